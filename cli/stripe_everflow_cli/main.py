@@ -1,0 +1,167 @@
+"""`stripe-everflow`: the bridge's command line.
+
+    stripe-everflow local [--port N] [--everflow-url URL] [--config FILE]
+    stripe-everflow demo
+    stripe-everflow send EVENT.json [--url URL] [--secret whsec_…]
+    stripe-everflow sign EVENT.json [--secret whsec_…] [--account NAME] [--apigw]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from stripe_everflow_cli.localconfig import DEFAULT_CONFIG_FILE, LOCAL_WEBHOOK_SECRET, load_local_config
+
+
+def _config_path(value: str | None) -> Path | None:
+    if value:
+        return Path(value)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from stripe_everflow_cli.stack import LocalStack, find_project_root
+
+    try:
+        config = load_local_config(_config_path(args.config), os.environ)
+    except ValueError as error:
+        print(f"stripe-everflow local: {error}", file=sys.stderr)
+        return 2
+    stack = LocalStack(
+        project_root=find_project_root(),
+        config=config,
+        port=args.port,
+        aws_port=args.aws_port,
+        everflow_url=args.everflow_url,
+        log_path=Path(args.log_file) if args.log_file else None,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stack.start()
+    _print_ready(stack, config)
+    if args.ready_file:
+        Path(args.ready_file).write_text(
+            json.dumps({"url": stack.base_url, "aws_endpoint": stack.aws_endpoint}), encoding="utf-8"
+        )
+    stop.wait()
+    print("stopping the local stack…", flush=True)
+    stack.stop()
+    print("stopped.", flush=True)
+    return 0
+
+
+def _print_ready(stack: Any, config: Any) -> None:
+    accounts = config.secret["stripe_accounts"]
+    lines = [
+        "stripe-everflow local stack ready",
+        f"  webhook (account default):   {stack.base_url}/stripe/webhook",
+        f"  webhook (account NAME):      {stack.base_url}/stripe/webhook/NAME",
+        f"  health:                      {stack.base_url}/health",
+        f"  AWS endpoint (moto):         {stack.aws_endpoint}  (region us-east-1, any credentials)",
+        f"  Everflow:                    {stack.everflow_url or 'no URL given (nothing posts yet)'}",
+        f"  config:                      {config.source}",
+        "  Stripe accounts and local signing secrets:",
+    ]
+    for name, account in accounts.items():
+        mode = "live" if account["livemode"] else "test"
+        lines.append(f"    {name:<12} {mode} mode  {', '.join(account['webhook_secrets'])}")
+    lines.append(f"  try: stripe listen --forward-to {stack.base_url}/stripe/webhook")
+    lines.append("  (its whsec_… goes in local.config.json, see README)  Ctrl-C stops.")
+    print("\n".join(lines), flush=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stripe_everflow_cli.demo import run_demo
+
+    return run_demo()
+
+
+def _read_event(path: str) -> dict[str, Any]:
+    return dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from stripe_everflow_cli.signing import post_signed, serialize_event, signature_header
+
+    body = serialize_event(_read_event(args.event))
+    answer = post_signed(args.url, body, signature_header(body, args.secret))
+    print(answer.status_code, answer.text)
+    return 0 if answer.ok else 1
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from stripe_everflow_cli.gateway import build_http_api_event
+    from stripe_everflow_cli.signing import serialize_event, signature_header
+
+    body = serialize_event(_read_event(args.event))
+    header = signature_header(body, args.secret)
+    if not args.apigw:
+        print(header)
+        return 0
+    path, route = "/stripe/webhook", "POST /stripe/webhook"
+    parameters = {}
+    if args.account != "default":
+        path, route = f"/stripe/webhook/{args.account}", "POST /stripe/webhook/{account}"
+        parameters = {"account": args.account}
+    event = build_http_api_event(
+        method="POST",
+        raw_path=path,
+        raw_query="",
+        headers=[("content-type", "application/json"), ("stripe-signature", header)],
+        body=body,
+        route_key=route,
+        path_parameters=parameters,
+        source_ip="127.0.0.1",
+    )
+    print(json.dumps(event, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stripe-everflow", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="run the whole pipeline on this machine")
+    local.add_argument("--port", type=int, default=3000, help="HTTP port (0 = any free port)")
+    local.add_argument("--aws-port", type=int, default=0, help="port of the embedded moto server")
+    local.add_argument("--everflow-url", help="where postbacks go (default: the built-in recorder)")
+    local.add_argument("--config", help=f"secret and parameters file (default: ./{DEFAULT_CONFIG_FILE})")
+    local.add_argument("--log-file", help="write the functions' logs here instead of the terminal")
+    local.add_argument("--ready-file", help="write the URLs as JSON here once serving")
+    local.set_defaults(run=cmd_local)
+
+    demo = commands.add_parser("demo", help="scripted scenario through the local stack")
+    demo.set_defaults(run=cmd_demo)
+
+    send = commands.add_parser("send", help="sign a Stripe event file and POST it")
+    send.add_argument("event")
+    send.add_argument("--url", default="http://127.0.0.1:3000/stripe/webhook")
+    send.add_argument("--secret", default=LOCAL_WEBHOOK_SECRET)
+    send.set_defaults(run=cmd_send)
+
+    sign = commands.add_parser("sign", help="print a Stripe-Signature header (or an API event)")
+    sign.add_argument("event")
+    sign.add_argument("--secret", default=LOCAL_WEBHOOK_SECRET)
+    sign.add_argument("--account", default="default")
+    sign.add_argument("--apigw", action="store_true", help="print an HTTP API payload-2.0 event")
+    sign.set_defaults(run=cmd_sign)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

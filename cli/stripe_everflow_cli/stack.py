@@ -1,0 +1,162 @@
+"""The local stack: the whole pipeline on one machine, no AWS account, no Docker.
+
+An embedded moto server stands in for SQS, DynamoDB and Secrets Manager; the
+queues, tables and secret are created from template.yaml; every function of the
+template runs its real handler in a worker process with its template environment;
+HTTP API routes are served on 127.0.0.1; SQS event sources are emulated by pollers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from stripe_everflow_cli.gateway import LocalHttpApi, Route
+from stripe_everflow_cli.localconfig import LocalConfig
+from stripe_everflow_cli.pollers import SqsPoller
+from stripe_everflow_cli.provision import Provisioned, provision
+from stripe_everflow_cli.runtime import FunctionWorker
+from stripe_everflow_cli.template import LOCAL_REGION, function_specs, load_template
+
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest directory holding template.yaml, from ``start`` (default: cwd) upward."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "template.yaml").is_file():
+            return candidate
+    raise FileNotFoundError("template.yaml not found here or above: run from the project")
+
+
+@dataclass
+class LocalStack:
+    project_root: Path
+    config: LocalConfig
+    port: int = 0
+    aws_port: int = 0
+    everflow_url: str | None = None
+    log_path: Path | None = None
+    workers: dict[str, FunctionWorker] = field(default_factory=dict)
+    pollers: list[SqsPoller] = field(default_factory=list)
+
+    def start(self) -> None:
+        # moto's HTTP server logs every request through werkzeug; keep the terminal readable.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.aws_endpoint = f"http://{host}:{port}"
+        self._session = boto3.session.Session(region_name=LOCAL_REGION, **_boto_credentials())
+        self.sqs = self._aws_client("sqs")
+        self.dynamodb = self._aws_client("dynamodb")
+        template = load_template(self.project_root / "template.yaml")
+        self.resources: Provisioned = provision(
+            template,
+            sqs=self.sqs,
+            dynamodb=self.dynamodb,
+            secretsmanager=self._aws_client("secretsmanager"),
+            secret_string=self.config.secret_json,
+            parameters=self.config.parameters,
+        )
+        routes = []
+        for spec in function_specs(template):
+            environment = {k: str(v) for k, v in self.resources.resolver.resolve(spec.environment).items()}
+            worker = FunctionWorker(
+                name=spec.logical_id,
+                code_dir=self.project_root / spec.code_uri,
+                handler=spec.handler,
+                environment=self._function_environment(spec.logical_id, environment),
+                timeout=spec.timeout,
+                log_path=self.log_path,
+                extra_sys_path=[self.project_root / "layers" / "common" / "python"],
+            )
+            self.workers[spec.logical_id] = worker
+            routes += [Route(r.method, r.path, worker) for r in spec.routes]
+            for source in spec.sqs_sources:
+                self.pollers.append(
+                    SqsPoller(
+                        sqs=self._aws_client("sqs"),
+                        queue_url=self.resources.queue_urls[source.queue_logical_id],
+                        queue_name=source.queue_logical_id,
+                        worker=worker,
+                        batch_size=source.batch_size,
+                        reports_batch_item_failures=source.reports_batch_item_failures,
+                    )
+                )
+        self.http = LocalHttpApi(routes, self.port, {("GET", "/health"): self.health})
+        self.routes = routes
+        self._http_thread = threading.Thread(
+            target=self.http.server.serve_forever, name="local-http-api", daemon=True
+        )
+        self._http_thread.start()
+        for poller in self.pollers:
+            poller.start()
+
+    def _aws_client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self.aws_endpoint)
+
+    def _function_environment(self, name: str, template_env: dict[str, str]) -> dict[str, str]:
+        environment = {
+            **template_env,
+            **LOCAL_CREDENTIALS,
+            "AWS_REGION": LOCAL_REGION,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        }
+        if self.everflow_url:
+            environment["EVERFLOW_POSTBACK_BASE_URL"] = self.everflow_url
+        return environment
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http.port}"
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        depths = {}
+        for name, url in self.resources.queue_urls.items():
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            depths[name] = {
+                "visible": int(attributes["ApproximateNumberOfMessages"]),
+                "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+            }
+        return depths
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        return 200, {
+            "status": "ok",
+            "functions": sorted(self.workers),
+            "routes": sorted(route.route_key for route in self.routes),
+            "queues": self.queue_depths(),
+        }
+
+    def stop(self) -> None:
+        self.http.server.shutdown()
+        self.http.server.server_close()
+        for poller in self.pollers:
+            poller.stop()
+        for worker in self.workers.values():
+            worker.stop()
+        self._moto.stop()
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }

@@ -1,0 +1,97 @@
+"""StripeWebhookFunction: POST /stripe/webhook and POST /stripe/webhook/{account}.
+
+Verifies Stripe's signature over the raw body, drops what the bridge does not act
+on with a 200, and answers 200 to an event only after it is on PaymentEventsQueue.
+Rules live in ``stripe_everflow.intake``; this module wires and maps.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stripe_everflow import observability
+from stripe_everflow.aws import SqsSender, secret_reader
+from stripe_everflow.config import WebhookSettings
+from stripe_everflow.errors import BridgeError, RouteNotFoundError
+from stripe_everflow.http import error_response, json_response, parse_http_request
+from stripe_everflow.intake import (
+    PaymentEventSender,
+    WebhookRequest,
+    accept_stripe_webhook,
+)
+from stripe_everflow.secrets import DEFAULT_ACCOUNT, CachedSecret
+
+ROUTES = {"POST /stripe/webhook", "POST /stripe/webhook/{account}"}
+
+logger = observability.build_logger("stripe-webhook")
+metrics = observability.build_metrics("stripe-webhook")
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    settings: WebhookSettings
+    secret: CachedSecret
+    sender: PaymentEventSender
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Dependencies:
+        settings = WebhookSettings.from_environ(environ)
+        return cls(
+            settings=settings,
+            secret=CachedSecret(
+                secret_reader(settings.secret_name), max_age=settings.secret_max_age_seconds
+            ),
+            sender=SqsSender(settings.payment_events_queue_url),
+        )
+
+
+@functools.cache
+def _production_dependencies() -> Dependencies:
+    return Dependencies.from_environ(os.environ)
+
+
+def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, Any]:
+    """Answer one HTTP API request; every outcome is logged and counted once."""
+    try:
+        if event.get("routeKey") not in ROUTES:
+            raise RouteNotFoundError("no such route")
+        http = parse_http_request(event, max_body_bytes=dependencies.settings.max_body_bytes)
+        request = WebhookRequest(
+            account=http.path_parameters.get("account", DEFAULT_ACCOUNT),
+            body=http.body,
+            signature_header=http.header("stripe-signature"),
+        )
+        outcome = accept_stripe_webhook(
+            request,
+            settings=dependencies.settings,
+            secret=dependencies.secret,
+            sender=dependencies.sender,
+        )
+    except BridgeError as error:
+        response = error_response(error)
+        if response["statusCode"] >= 500:
+            logger.error("webhook not accepted", reason=error.reason, detail=str(error))
+            # No Reason dimension: the template's alarm watches this counter by service.
+            observability.count(metrics, "WebhooksFailed")
+        else:
+            logger.warning("webhook refused", reason=error.reason, detail=str(error))
+            observability.count(metrics, "WebhooksRejected", reason=error.reason)
+        return response
+    log_keys = {"event_id": outcome.event_id, "event_type": outcome.event_type}
+    if outcome.status == "ignored":
+        logger.info("webhook ignored", reason=outcome.reason, **log_keys)
+        observability.count(metrics, "WebhooksIgnored", reason=outcome.reason)
+        return json_response(200, {"status": "ignored", "reason": outcome.reason, **log_keys})
+    logger.info("webhook accepted", account=request.account, message_id=outcome.message_id, **log_keys)
+    observability.count(metrics, "WebhooksAccepted")
+    return json_response(200, {"status": "accepted", **log_keys})
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event, _production_dependencies())

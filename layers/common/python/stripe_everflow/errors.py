@@ -1,0 +1,85 @@
+"""Named failures of the bridge.
+
+Every error carries a stable ``reason`` (snake_case) used in HTTP answers, logs and
+metric dimensions, so nothing downstream ever matches on message text.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every failure the bridge names."""
+
+    reason = "bridge_error"
+
+
+class ConfigurationError(BridgeError):
+    """A required setting is missing or malformed; raised at start, never retried."""
+
+    reason = "configuration_error"
+
+
+class SecretUnavailableError(BridgeError):
+    """The bridge secret could not be read or parsed; retried by the caller's platform."""
+
+    reason = "secret_unavailable"
+
+
+class WebhookRejectedError(BridgeError):
+    """A webhook request that is refused: nothing is queued, Stripe gets a 4xx."""
+
+    reason = "rejected"
+
+
+class PayloadTooLargeError(WebhookRejectedError):
+    reason = "payload_too_large"
+
+
+class UnknownAccountError(WebhookRejectedError):
+    reason = "unknown_account"
+
+
+class RouteNotFoundError(WebhookRejectedError):
+    reason = "route_not_found"
+
+
+class SignatureHeaderMissingError(WebhookRejectedError):
+    reason = "signature_header_missing"
+
+
+class SignatureHeaderMalformedError(WebhookRejectedError):
+    reason = "signature_header_malformed"
+
+
+class SignatureSchemeMissingError(WebhookRejectedError):
+    reason = "signature_scheme_missing"
+
+
+class SignatureMismatchError(WebhookRejectedError):
+    reason = "signature_mismatch"
+
+
+class TimestampStaleError(WebhookRejectedError):
+    reason = "timestamp_stale"
+
+
+class TimestampFutureError(WebhookRejectedError):
+    reason = "timestamp_in_future"
+
+
+class BodyEncodingError(WebhookRejectedError):
+    reason = "body_encoding_invalid"
+
+
+class BodyNotJsonError(WebhookRejectedError):
+    reason = "body_not_json"
+
+
+class NotStripeEventError(WebhookRejectedError):
+    reason = "not_a_stripe_event"
+
+
+class QueueUnavailableError(BridgeError):
+    """The queue did not take the message; the webhook answers 503 so Stripe retries."""
+
+    reason = "queue_unavailable"

@@ -1,0 +1,124 @@
+"""The webhook intake rules: what is accepted, ignored or refused, and when it is queued.
+
+Order of checks (each refusal queues nothing):
+size → account → signature (every active secret) → JSON → Stripe event → livemode →
+allow-list → send to PaymentEventsQueue. Only a completed send is "accepted".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from stripe_everflow.config import SQS_MAX_MESSAGE_BYTES, WebhookSettings
+from stripe_everflow.errors import (
+    BodyNotJsonError,
+    PayloadTooLargeError,
+    SignatureMismatchError,
+    UnknownAccountError,
+)
+from stripe_everflow.messages import PaymentEventMessage
+from stripe_everflow.secrets import ACCOUNT_NAME_PATTERN, CachedSecret, StripeAccount
+from stripe_everflow.signature import verify_signature
+from stripe_everflow.stripe_events import read_event_summary
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    account: str
+    body: bytes
+    signature_header: str | None
+
+
+@dataclass(frozen=True)
+class IntakeOutcome:
+    status: Literal["accepted", "ignored"]
+    event_id: str
+    event_type: str
+    reason: str | None = None
+    message_id: str | None = None
+
+
+class PaymentEventSender(Protocol):
+    def send(self, body: str, attributes: dict[str, str]) -> str:
+        """Send one message and return its id; raise QueueUnavailableError on failure."""
+        ...
+
+
+def _find_account(secret: CachedSecret, name: str) -> StripeAccount:
+    account = secret.get().account(name) if ACCOUNT_NAME_PATTERN.match(name) else None
+    if account is None:
+        raise UnknownAccountError(f"no Stripe account named {name!r} is configured")
+    return account
+
+
+def _verify(
+    request: WebhookRequest,
+    account: StripeAccount,
+    secret: CachedSecret,
+    settings: WebhookSettings,
+    now: float,
+) -> None:
+    try:
+        verify_signature(
+            request.body,
+            request.signature_header,
+            account.webhook_secrets,
+            now=now,
+            tolerance=settings.signature_tolerance_seconds,
+        )
+    except SignatureMismatchError:
+        # A secret rolled in the Dashboard since our cached read looks exactly like a
+        # forged request: read the secret again (rate-limited) before refusing.
+        if not secret.refresh():
+            raise
+        verify_signature(
+            request.body,
+            request.signature_header,
+            _find_account(secret, request.account).webhook_secrets,
+            now=now,
+            tolerance=settings.signature_tolerance_seconds,
+        )
+
+
+def accept_stripe_webhook(
+    request: WebhookRequest,
+    *,
+    settings: WebhookSettings,
+    secret: CachedSecret,
+    sender: PaymentEventSender,
+    clock: Callable[[], float] = time.time,
+) -> IntakeOutcome:
+    """Verify one webhook delivery and queue it for the matcher.
+
+    Returns "accepted" only after the message was sent, or "ignored" (with a reason)
+    for genuine events the bridge does not act on. Raises a WebhookRejectedError
+    subclass for a request to refuse (never retried by us; Stripe may resend),
+    SecretUnavailableError or QueueUnavailableError when the bridge itself failed
+    (the caller answers 503 so Stripe retries).
+    """
+    if len(request.body) > settings.max_body_bytes:
+        raise PayloadTooLargeError(f"the body is over {settings.max_body_bytes} bytes")
+    account = _find_account(secret, request.account)
+    now = clock()
+    _verify(request, account, secret, settings, now)
+    try:
+        event = json.loads(request.body)
+    except (ValueError, RecursionError):
+        raise BodyNotJsonError("the body is not valid JSON") from None
+    summary = read_event_summary(event)
+    if summary.livemode != account.livemode:
+        return IntakeOutcome("ignored", summary.id, summary.type, reason="livemode_mismatch")
+    if not settings.allows(summary.type):
+        return IntakeOutcome("ignored", summary.id, summary.type, reason="event_type_not_handled")
+    message = PaymentEventMessage(
+        account=account.name, source="webhook", received_at=int(now), event=event
+    )
+    body = message.to_json()
+    if len(body.encode("utf-8")) > SQS_MAX_MESSAGE_BYTES:
+        raise PayloadTooLargeError("the event does not fit in one queue message")
+    message_id = sender.send(body, message.attributes())
+    return IntakeOutcome("accepted", summary.id, summary.type, message_id=message_id)
