@@ -1,0 +1,80 @@
+# The one developer interface. `make demo` and `make test` work on a fresh machine
+# with Python 3.11+ and pip; everything else is installed into .venv / .tools.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+
+.PHONY: help install demo local test test-unit test-integration test-e2e lint format build validate bench deploy events clean
+
+help:
+	@echo "make demo              scripted scenario through the local stack"
+	@echo "make local             run the local stack on http://127.0.0.1:3000"
+	@echo "make test              every test suite (unit, integration, e2e, template lint)"
+	@echo "make test-unit | test-integration | test-e2e"
+	@echo "make lint              ruff, mypy, cfn-lint"
+	@echo "make build             sam build (no Docker needed)"
+	@echo "make validate          sam validate --lint"
+	@echo "make bench             benchmarks, figures and ratios"
+	@echo "make deploy            sam build + sam deploy --guided"
+
+$(STAMP): pyproject.toml layers/common/requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/stripe-everflow demo
+
+local: $(STAMP)
+	$(BIN)/stripe-everflow local
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+events: $(STAMP)
+	$(BIN)/python scripts/build_events.py
+
+$(SAM):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
+
+build: $(SAM)
+	$(SAM) build
+
+validate: $(SAM)
+	$(SAM) validate --lint
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+deploy: build
+	$(SAM) deploy --guided
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
