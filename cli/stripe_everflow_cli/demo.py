@@ -54,30 +54,80 @@ def build_steps(root: Path, now: Callable[[], float] = time.time) -> list[Step]:
     renewal_legacy = serialize_event(_event(root, "legacy", "invoice.paid.renewal.json"))
     live = serialize_event(_event(root, "basil", "invoice.paid.renewal.json", livemode=True))
     unhandled = serialize_event(
-        _event(root, "basil", "invoice.paid.first.json", id="evt_1QbridgeDemoUpcoming",
-               type="invoice.upcoming")
+        _event(
+            root,
+            "basil",
+            "invoice.paid.first.json",
+            id="evt_1QbridgeDemoUpcoming",
+            type="invoice.upcoming",
+        )
     )
     sign = signature_header
     return [
-        Step("invoice.paid, valid signature", "/stripe/webhook", first,
-             sign(first, LOCAL_WEBHOOK_SECRET), 200),
-        Step("same event, amount changed after signing", "/stripe/webhook", _tamper(first),
-             sign(first, LOCAL_WEBHOOK_SECRET), 400),
-        Step("same event again (Stripe retry)", "/stripe/webhook", first,
-             sign(first, LOCAL_WEBHOOK_SECRET), 200),
-        Step("signed 10 minutes ago (replay)", "/stripe/webhook", first,
-             sign(first, LOCAL_WEBHOOK_SECRET, int(now()) - 600), 400),
+        Step(
+            "invoice.paid, valid signature",
+            "/stripe/webhook",
+            first,
+            sign(first, LOCAL_WEBHOOK_SECRET),
+            200,
+        ),
+        Step(
+            "same event, amount changed after signing",
+            "/stripe/webhook",
+            _tamper(first),
+            sign(first, LOCAL_WEBHOOK_SECRET),
+            400,
+        ),
+        Step(
+            "same event again (Stripe retry)",
+            "/stripe/webhook",
+            first,
+            sign(first, LOCAL_WEBHOOK_SECRET),
+            200,
+        ),
+        Step(
+            "signed 10 minutes ago (replay)",
+            "/stripe/webhook",
+            first,
+            sign(first, LOCAL_WEBHOOK_SECRET, int(now()) - 600),
+            400,
+        ),
         Step("no Stripe-Signature header", "/stripe/webhook", first, None, 400),
-        Step("legacy-shape renewal, account eu-store", "/stripe/webhook/eu-store",
-             renewal_legacy, sign(renewal_legacy, LOCAL_EU_WEBHOOK_SECRET), 200),
-        Step("signed with another account's secret", "/stripe/webhook/eu-store", first,
-             sign(first, LOCAL_WEBHOOK_SECRET), 400),
-        Step("unknown account", "/stripe/webhook/nobody", first,
-             sign(first, LOCAL_WEBHOOK_SECRET), 404),
-        Step("live-mode event at a test-mode account", "/stripe/webhook", live,
-             sign(live, LOCAL_WEBHOOK_SECRET), 200),
-        Step("event type the bridge does not use", "/stripe/webhook", unhandled,
-             sign(unhandled, LOCAL_WEBHOOK_SECRET), 200),
+        Step(
+            "legacy-shape renewal, account eu-store",
+            "/stripe/webhook/eu-store",
+            renewal_legacy,
+            sign(renewal_legacy, LOCAL_EU_WEBHOOK_SECRET),
+            200,
+        ),
+        Step(
+            "signed with another account's secret",
+            "/stripe/webhook/eu-store",
+            first,
+            sign(first, LOCAL_WEBHOOK_SECRET),
+            400,
+        ),
+        Step(
+            "unknown account",
+            "/stripe/webhook/nobody",
+            first,
+            sign(first, LOCAL_WEBHOOK_SECRET),
+            404,
+        ),
+        Step(
+            "live-mode event at a test-mode account",
+            "/stripe/webhook",
+            live,
+            sign(live, LOCAL_WEBHOOK_SECRET),
+            200,
+        ),
+        Step(
+            "event type the bridge does not use",
+            "/stripe/webhook",
+            unhandled,
+            sign(unhandled, LOCAL_WEBHOOK_SECRET),
+            200,
+        ),
     ]
 
 
@@ -123,19 +173,25 @@ def run_demo() -> int:
         print(f"{'#':>2}  {'request':<44} {'answer':>6}  what the bridge did")
         with requests.Session() as session:
             for number, step in enumerate(build_steps(root), start=1):
-                answer = post_signed(stack.base_url + step.path, step.body, step.header,
-                                     session=session)
+                answer = post_signed(
+                    stack.base_url + step.path, step.body, step.header, session=session
+                )
                 ok = answer.status_code == step.expected_status
                 failures += not ok
                 mark = "" if ok else f"   <-- expected {step.expected_status}"
-                print(f"{number:>2}  {step.title:<44} {answer.status_code:>6}  "
-                      f"{_describe(answer)}{mark}", flush=True)
+                print(
+                    f"{number:>2}  {step.title:<44} {answer.status_code:>6}  "
+                    f"{_describe(answer)}{mark}",
+                    flush=True,
+                )
         messages = _peek_queue(stack, "PaymentEventsQueue")
         print(f"\nPaymentEventsQueue holds {len(messages)} message(s):")
         for body in messages:
             event = body["event"]
-            print(f"  - {event['id']}  {event['type']:<14} account={body['account']:<9} "
-                  f"api_version={event['api_version']}")
+            print(
+                f"  - {event['id']}  {event['type']:<14} account={body['account']:<9} "
+                f"api_version={event['api_version']}"
+            )
         print(
             "\nThe retry (#3) is queued again on purpose: the webhook acknowledges every genuine "
             "delivery,\nand the matcher counts each Stripe event id once."

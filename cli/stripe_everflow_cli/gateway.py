@@ -122,7 +122,7 @@ class LocalHttpApi:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:

@@ -1,9 +1,9 @@
 """`stripe-everflow`: the bridge's command line.
 
-    stripe-everflow local [--port N] [--everflow-url URL] [--config FILE]
-    stripe-everflow demo
-    stripe-everflow send EVENT.json [--url URL] [--secret whsec_…]
-    stripe-everflow sign EVENT.json [--secret whsec_…] [--account NAME] [--apigw]
+stripe-everflow local [--port N] [--everflow-url URL] [--config FILE]
+stripe-everflow demo
+stripe-everflow send EVENT.json [--url URL] [--secret whsec_…]
+stripe-everflow sign EVENT.json [--secret whsec_…] [--account NAME] [--apigw]
 """
 
 from __future__ import annotations
@@ -17,7 +17,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from stripe_everflow_cli.localconfig import DEFAULT_CONFIG_FILE, LOCAL_WEBHOOK_SECRET, load_local_config
+from stripe_everflow_cli.localconfig import (
+    DEFAULT_CONFIG_FILE,
+    LOCAL_WEBHOOK_SECRET,
+    load_local_config,
+)
 
 
 def _config_path(value: str | None) -> Path | None:
@@ -50,7 +54,8 @@ def cmd_local(args: argparse.Namespace) -> int:
     _print_ready(stack, config)
     if args.ready_file:
         Path(args.ready_file).write_text(
-            json.dumps({"url": stack.base_url, "aws_endpoint": stack.aws_endpoint}), encoding="utf-8"
+            json.dumps({"url": stack.base_url, "aws_endpoint": stack.aws_endpoint}),
+            encoding="utf-8",
         )
     stop.wait()
     print("stopping the local stack…", flush=True)
@@ -67,7 +72,7 @@ def _print_ready(stack: Any, config: Any) -> None:
         f"  webhook (account NAME):      {stack.base_url}/stripe/webhook/NAME",
         f"  health:                      {stack.base_url}/health",
         f"  AWS endpoint (moto):         {stack.aws_endpoint}  (region us-east-1, any credentials)",
-        f"  Everflow:                    {stack.everflow_url or 'no URL given (nothing posts yet)'}",
+        f"  Everflow:                    {stack.everflow_url or 'no URL given'}",
         f"  config:                      {config.source}",
         "  Stripe accounts and local signing secrets:",
     ]
@@ -127,15 +132,20 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stripe-everflow", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="stripe-everflow",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     local = commands.add_parser("local", help="run the whole pipeline on this machine")
     local.add_argument("--port", type=int, default=3000, help="HTTP port (0 = any free port)")
     local.add_argument("--aws-port", type=int, default=0, help="port of the embedded moto server")
     local.add_argument("--everflow-url", help="where postbacks go (default: the built-in recorder)")
-    local.add_argument("--config", help=f"secret and parameters file (default: ./{DEFAULT_CONFIG_FILE})")
+    local.add_argument(
+        "--config", help=f"secret and parameters file (default: ./{DEFAULT_CONFIG_FILE})"
+    )
     local.add_argument("--log-file", help="write the functions' logs here instead of the terminal")
     local.add_argument("--ready-file", help="write the URLs as JSON here once serving")
     local.set_defaults(run=cmd_local)

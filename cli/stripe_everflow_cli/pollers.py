@@ -41,7 +41,9 @@ def build_sqs_event(messages: list[dict[str, Any]], queue_name: str) -> dict[str
                 "body": message["Body"],
                 "attributes": message.get("Attributes", {}),
                 "messageAttributes": attributes,
-                "md5OfBody": hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
+                "md5OfBody": hashlib.md5(
+                    message["Body"].encode(), usedforsecurity=False
+                ).hexdigest(),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": arn,
                 "awsRegion": LOCAL_REGION,

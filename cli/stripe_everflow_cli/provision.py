@@ -54,7 +54,9 @@ def _create_queues(template: Mapping[str, Any], sqs: Any, resolver: Resolver) ->
     return urls
 
 
-def _create_tables(template: Mapping[str, Any], dynamodb: Any, resolver: Resolver) -> dict[str, str]:
+def _create_tables(
+    template: Mapping[str, Any], dynamodb: Any, resolver: Resolver
+) -> dict[str, str]:
     names = {}
     for logical_id, resource in resources_of_type(template, "AWS::DynamoDB::Table").items():
         props = resource["Properties"]

@@ -8,6 +8,7 @@ Invocations of one function are serialized: locally each function has one instan
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import multiprocessing
 import os
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+# Lambda gives a function's init phase (imports, module-level setup) 10 seconds.
+INIT_TIMEOUT_SECONDS = 10.0
 
 
 class InvocationError(Exception):
@@ -70,6 +74,7 @@ def _worker_main(
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     entry = getattr(module, attribute)
+    connection.send(("ready", None))
     arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
     while True:
         try:
@@ -111,6 +116,7 @@ class FunctionWorker:
         self._connection: Connection | None = None
 
     def _start(self) -> None:
+        """Start the process and wait for its init (imports) like Lambda's init phase."""
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         self._process = context.Process(
@@ -130,6 +136,13 @@ class FunctionWorker:
         self._process.start()
         child.close()
         self._connection = parent
+        try:
+            ready = parent.poll(INIT_TIMEOUT_SECONDS) and parent.recv()[0] == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self._kill()
+            raise InvocationError("init_error", f"{self.name} failed to initialize (see its log)")
 
     def _kill(self) -> None:
         if self._process is not None:
@@ -146,14 +159,15 @@ class FunctionWorker:
             assert self._connection is not None
             try:
                 self._connection.send(event)
-                # The first invocation also pays the import (cold start) — like Lambda's init.
-                if not self._connection.poll(self._timeout + 10):
+                if not self._connection.poll(self._timeout):
                     self._kill()
                     raise InvocationError("timeout", f"{self.name} ran past {self._timeout} s")
                 status, payload = self._connection.recv()
             except (EOFError, BrokenPipeError, ConnectionResetError):
                 self._kill()
-                raise InvocationError("crash", f"{self.name} exited during the invocation") from None
+                raise InvocationError(
+                    "crash", f"{self.name} exited during the invocation"
+                ) from None
             if status == "error":
                 raise InvocationError("handler_error", payload)
             return payload
@@ -161,10 +175,8 @@ class FunctionWorker:
     def stop(self) -> None:
         with self._lock:
             if self._connection is not None:
-                try:
+                with contextlib.suppress(OSError):  # already gone: nothing to tell it
                     self._connection.send(None)
-                except (BrokenPipeError, OSError):
-                    pass
             if self._process is not None:
                 self._process.join(timeout=5)
                 if self._process.is_alive():

@@ -19,7 +19,9 @@ def serialize_event(event: dict[str, Any]) -> bytes:
 def signature_header(body: bytes, secret: str, timestamp: int | None = None) -> str:
     return str(
         stripe.WebhookSignature.generate_signature_header(
-            body.decode("utf-8"), secret, timestamp=int(time.time()) if timestamp is None else timestamp
+            body.decode("utf-8"),
+            secret,
+            timestamp=int(time.time()) if timestamp is None else timestamp,
         )
     )
 

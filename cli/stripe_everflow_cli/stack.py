@@ -68,7 +68,9 @@ class LocalStack:
         )
         routes = []
         for spec in function_specs(template):
-            environment = {k: str(v) for k, v in self.resources.resolver.resolve(spec.environment).items()}
+            environment = {
+                k: str(v) for k, v in self.resources.resolver.resolve(spec.environment).items()
+            }
             worker = FunctionWorker(
                 name=spec.logical_id,
                 code_dir=self.project_root / spec.code_uri,

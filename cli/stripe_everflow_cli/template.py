@@ -18,7 +18,7 @@ LOCAL_REGION = "us-east-1"
 LOCAL_ACCOUNT_ID = "123456789012"
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
     """YAML with CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, …)."""
 
 
@@ -29,7 +29,7 @@ def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) ->
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     if tag_suffix == "Ref":
         return {"Ref": value}
     if tag_suffix == "GetAtt" and isinstance(value, str):
@@ -77,7 +77,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref":
                 return self.ref(argument)
             if key == "Fn::GetAtt":
@@ -107,8 +107,7 @@ class Resolver:
 
 def parameter_defaults(template: Mapping[str, Any]) -> dict[str, str]:
     return {
-        name: str(spec.get("Default", ""))
-        for name, spec in template.get("Parameters", {}).items()
+        name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()
     }
 
 

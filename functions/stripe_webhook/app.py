@@ -86,7 +86,9 @@ def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, An
         logger.info("webhook ignored", reason=outcome.reason, **log_keys)
         observability.count(metrics, "WebhooksIgnored", reason=outcome.reason)
         return json_response(200, {"status": "ignored", "reason": outcome.reason, **log_keys})
-    logger.info("webhook accepted", account=request.account, message_id=outcome.message_id, **log_keys)
+    logger.info(
+        "webhook accepted", account=request.account, message_id=outcome.message_id, **log_keys
+    )
     observability.count(metrics, "WebhooksAccepted")
     return json_response(200, {"status": "accepted", **log_keys})
 

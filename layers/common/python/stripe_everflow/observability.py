@@ -12,7 +12,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-__all__ = ["Logger", "Metrics", "MetricUnit", "build_logger", "build_metrics", "count"]
+__all__ = ["Logger", "MetricUnit", "Metrics", "build_logger", "build_metrics", "count"]
 
 
 def build_logger(service: str) -> Logger:

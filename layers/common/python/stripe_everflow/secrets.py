@@ -61,7 +61,9 @@ class BridgeSecret:
 def _parse_account(name: str, raw: Any) -> StripeAccount:
     where = f"stripe_accounts.{name}"
     if not ACCOUNT_NAME_PATTERN.match(name):
-        raise SecretUnavailableError(f"{where}: account names are lowercase letters, digits, - or _")
+        raise SecretUnavailableError(
+            f"{where}: account names are lowercase letters, digits, - or _"
+        )
     if not isinstance(raw, dict):
         raise SecretUnavailableError(f"{where} must be an object")
     livemode = raw.get("livemode")
@@ -165,6 +167,8 @@ class CachedSecret:
         except SecretUnavailableError:
             raise
         except Exception as error:  # adapter failures of any kind surface as one named error
-            raise SecretUnavailableError(f"could not read the bridge secret: {type(error).__name__}") from error
+            raise SecretUnavailableError(
+                f"could not read the bridge secret: {type(error).__name__}"
+            ) from error
         self._value = parse_bridge_secret(text)
         self._fetched_at = self._clock()

@@ -48,7 +48,9 @@ def parse_signature_header(header: str | None) -> tuple[int, list[bytes]]:
             continue
         if key == "t":
             if not value.isascii() or not value.isdigit():
-                raise SignatureHeaderMalformedError("the Stripe-Signature timestamp is not a number")
+                raise SignatureHeaderMalformedError(
+                    "the Stripe-Signature timestamp is not a number"
+                )
             timestamp = int(value)
         elif key == SIGNATURE_SCHEME:
             signatures.append(value.encode("utf-8", "surrogateescape"))
