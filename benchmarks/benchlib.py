@@ -1,0 +1,144 @@
+"""What every benchmark section shares: result rows, statistics, project paths, events.
+
+A section is a function taking no argument and returning a list of ``Row``; ``run.py``
+runs the sections in order and prints all rows as one table.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = PROJECT_ROOT / "benchmarks"
+LAYER_DIR = PROJECT_ROOT / "layers" / "common" / "python"
+CLI_DIR = PROJECT_ROOT / "cli"
+WEBHOOK_APP = PROJECT_ROOT / "functions" / "stripe_webhook" / "app.py"
+INVOICE_PAID_EVENT = PROJECT_ROOT / "events" / "stripe" / "basil" / "invoice.paid.first.json"
+
+# The bridge secret of the benchmarks: one test-mode account, one webhook secret.
+WEBHOOK_SECRET = "whsec_bench"
+SECRET_NAME = "bench/stripe-everflow-bridge"
+SECRET_JSON = json.dumps(
+    {"stripe_accounts": {"default": {"livemode": False, "webhook_secrets": [WEBHOOK_SECRET]}}}
+)
+
+# The shared package as Lambda sees it: the layer directory on sys.path (/opt/python
+# there), ahead of the editable install's import hook.
+for _path in (LAYER_DIR, CLI_DIR):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the results table.
+
+    ``ratio`` is the figure divided by what the goal compares it with (a baseline or
+    the goal's own bound); ``verdict`` is PASS, MISS or empty for an informative row.
+    """
+
+    name: str
+    figure: float
+    unit: str
+    goal: str = ""
+    ratio: float | None = None
+    verdict: str = ""
+    note: str = ""
+
+
+Section = Callable[[], list[Row]]
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def spread(values: Sequence[float], digits: int = 1) -> str:
+    """``n=…, IQR a-b`` of a sample, for the table's note column."""
+    if len(values) < 2:
+        return f"n={len(values)}"
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return f"n={len(values)}, IQR {q1:.{digits}f}-{q3:.{digits}f}"
+
+
+def load_invoice_paid_event() -> dict[str, Any]:
+    """The basil ``invoice.paid`` event (test mode, on the default allow-list)."""
+    event: dict[str, Any] = json.loads(INVOICE_PAID_EVENT.read_text("utf-8"))
+    return event
+
+
+def event_of_size(target_bytes: int) -> dict[str, Any]:
+    """The invoice.paid event trimmed so that its serialized body is at most ``target_bytes``.
+
+    The envelope stays whole; fields of ``data.object`` are kept in their original order
+    while they fit, so the result is the largest realistic prefix of the invoice.
+    """
+    from stripe_everflow_cli.signing import serialize_event
+
+    full = load_invoice_paid_event()
+    invoice: dict[str, Any] = full["data"]["object"]
+    event = copy.deepcopy(full)
+    kept: dict[str, Any] = {}
+    event["data"]["object"] = kept
+    for key, value in invoice.items():
+        kept[key] = value
+        if len(serialize_event(event)) > target_bytes:
+            del kept[key]
+    return event
+
+
+def signed_webhook_event(stripe_event: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """An API Gateway HTTP API (2.0) event for POST /stripe/webhook, signed now.
+
+    Built by the local stack's own gateway code from the exact bytes Stripe would send;
+    returns the event and the size of its body in bytes.
+    """
+    from stripe_everflow_cli.gateway import build_http_api_event
+    from stripe_everflow_cli.signing import serialize_event, signature_header
+
+    body = serialize_event(stripe_event)
+    headers = [
+        ("content-type", "application/json; charset=utf-8"),
+        ("user-agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)"),
+        ("stripe-signature", signature_header(body, WEBHOOK_SECRET, int(time.time()))),
+        ("host", "bench.execute-api.us-east-1.amazonaws.com"),
+    ]
+    event = build_http_api_event(
+        method="POST",
+        raw_path="/stripe/webhook",
+        raw_query="",
+        headers=headers,
+        body=body,
+        route_key="POST /stripe/webhook",
+        path_parameters={},
+        source_ip="54.187.174.169",
+    )
+    return event, len(body)
+
+
+class FakeLambdaContext:
+    """The attributes Powertools reads from a Lambda context object."""
+
+    function_name = "stripe-everflow-bridge-StripeWebhookFunction"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = (
+        "arn:aws:lambda:us-east-1:123456789012:function:"
+        "stripe-everflow-bridge-StripeWebhookFunction"
+    )
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
