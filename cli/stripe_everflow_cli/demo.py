@@ -1,9 +1,15 @@
 """`make demo`: a scripted scenario through the local stack, printed as it goes.
 
-Starts the stack on free ports with the built-in test-mode secret, sends Stripe
-events the way Stripe would (signed by the stripe library), shows each answer and
-what is waiting on PaymentEventsQueue. Exits 1 if any answer is not the expected one,
-so the demo doubles as a smoke test of a fresh checkout.
+Starts the stack on free ports with the built-in test-mode secret and plays two acts:
+
+1. the webhook intake, consumers paused: valid, tampered, retried, replayed, wrong
+   account and wrong mode deliveries, and what they left on PaymentEventsQueue;
+2. attribution, consumers running: a click registered, the first payment and a
+   renewal matched to it, a payment whose click arrives later parked then matched,
+   and the postback jobs that result.
+
+Every answer and every job is checked: the demo exits 1 on anything unexpected, so it
+doubles as a smoke test of a fresh checkout.
 """
 
 from __future__ import annotations
@@ -145,6 +151,12 @@ def _describe(answer: requests.Response) -> str:
     return f"{payload.get('status')}: {payload.get('event_id')} {payload.get('event_type')}"
 
 
+def _check(ok: bool, failures: list[str], what: str) -> str:
+    if not ok:
+        failures.append(what)
+    return "" if ok else f"   <-- expected {what}"
+
+
 def _peek_queue(stack: LocalStack, queue: str) -> list[dict[str, Any]]:
     """Read the queue's messages without consuming them (visibility 0)."""
     seen: dict[str, dict[str, Any]] = {}
@@ -160,48 +172,195 @@ def _peek_queue(stack: LocalStack, queue: str) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+PAYMENT_QUEUES = ("PaymentEventsQueue",)
+CLICK_TOKEN_HEADER = {"authorization": "Bearer local-click-intake-token"}
+
+
+def _act_one(stack: LocalStack, root: Path, session: requests.Session, failures: list[str]) -> None:
+    print("Act 1 — the webhook intake (queue consumers paused)\n")
+    print(f"{'#':>2}  {'request':<44} {'answer':>6}  what the bridge did")
+    for number, step in enumerate(build_steps(root), start=1):
+        answer = post_signed(stack.base_url + step.path, step.body, step.header, session=session)
+        mark = _check(
+            answer.status_code == step.expected_status,
+            failures,
+            f"{step.expected_status} for {step.title}",
+        )
+        print(f"{number:>2}  {step.title:<44} {answer.status_code:>6}  {_describe(answer)}{mark}")
+    messages = _peek_queue(stack, "PaymentEventsQueue")
+    print(f"\nPaymentEventsQueue holds {len(messages)} message(s):")
+    for body in messages:
+        event = body["event"]
+        print(
+            f"  - {event['id']}  {event['type']:<14} account={body['account']:<9} "
+            f"api_version={event['api_version']}"
+        )
+    print(
+        "The retry (#3) is queued again on purpose: the webhook acknowledges every genuine\n"
+        "delivery; the matcher processes each Stripe event once."
+    )
+    _check(len(messages) == 3, failures, "3 messages on PaymentEventsQueue")
+    stack.sqs.purge_queue(QueueUrl=stack.resources.queue_urls["PaymentEventsQueue"])
+    print("(queue emptied for act 2)\n")
+
+
+def _post_click(
+    stack: LocalStack,
+    session: requests.Session,
+    click: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> requests.Response:
+    return session.post(
+        stack.base_url + "/clicks",
+        json=click,
+        headers=CLICK_TOKEN_HEADER if headers is None else headers,
+        timeout=30,
+    )
+
+
+def _deliver(
+    stack: LocalStack, session: requests.Session, event: dict[str, Any]
+) -> requests.Response:
+    body = serialize_event(event)
+    return post_signed(
+        stack.base_url + "/stripe/webhook",
+        body,
+        signature_header(body, LOCAL_WEBHOOK_SECRET),
+        session=session,
+    )
+
+
+def _act_two(stack: LocalStack, root: Path, session: requests.Session, failures: list[str]) -> None:
+    print("Act 2 — attribution (queue consumers running)\n")
+    jenny = {
+        "email": " Jenny.Rosen@Example.com ",
+        "transaction_id": "ef_tx_jenny_01",
+        "offer_id": 12,
+        "affiliate_id": 7,
+    }
+    kenji_checkout = _event(root, "basil", "checkout.session.completed.payment.json")
+    kenji_checkout["id"] = "evt_1QbridgeDemoKenjiCheckout"
+    kenji_checkout["data"]["object"]["customer_details"]["email"] = "kenji@example.jp"
+    steps: list[tuple[str, Callable[[], requests.Response], int]] = [
+        ("click for jenny (site sign-up)", lambda: _post_click(stack, session, jenny), 201),
+        ("same click again", lambda: _post_click(stack, session, jenny), 200),
+        (
+            "click with a bad email",
+            lambda: _post_click(stack, session, jenny | {"email": "x@"}),
+            422,
+        ),
+        (
+            "click with a wrong token",
+            lambda: _post_click(stack, session, jenny, {"authorization": "Bearer nope"}),
+            401,
+        ),
+        (
+            "invoice.paid, first subscription invoice",
+            lambda: _deliver(stack, session, _event(root, "basil", "invoice.paid.first.json")),
+            200,
+        ),
+        (
+            "checkout.session.completed, same purchase",
+            lambda: _deliver(
+                stack, session, _event(root, "basil", "checkout.session.completed.json")
+            ),
+            200,
+        ),
+        (
+            "invoice.paid again (Stripe retry)",
+            lambda: _deliver(stack, session, _event(root, "basil", "invoice.paid.first.json")),
+            200,
+        ),
+        (
+            "invoice.paid, renewal a month later",
+            lambda: _deliver(stack, session, _event(root, "basil", "invoice.paid.renewal.json")),
+            200,
+        ),
+        (
+            "one-off JPY checkout, kenji: no click yet",
+            lambda: _deliver(stack, session, kenji_checkout),
+            200,
+        ),
+        (
+            "click for kenji arrives an hour later",
+            lambda: _post_click(
+                stack,
+                session,
+                {
+                    "email": "kenji@example.jp",
+                    "transaction_id": "ef_tx_kenji_01",
+                    "offer_id": 12,
+                    "affiliate_id": 9,
+                },
+            ),
+            201,
+        ),
+    ]
+    print(f"{'#':>2}  {'request':<44} {'answer':>6}  answer body")
+    for number, (title, send, expected) in enumerate(steps, start=1):
+        answer = send()
+        mark = _check(answer.status_code == expected, failures, f"{expected} for {title}")
+        print(f"{number:>2}  {title:<44} {answer.status_code:>6}  {answer.text[:70]}{mark}")
+        if not stack.wait_until_drained(PAYMENT_QUEUES):
+            failures.append("PaymentEventsQueue drained")
+    jobs = [body for body in _peek_queue(stack, "PostbackQueue")]
+    jobs.sort(key=lambda job: job["occurred_at"])
+    print(f"\nPostbackQueue holds {len(jobs)} job(s) for Everflow:")
+    print(f"  {'job':<40} {'kind':<8} {'amount':>10}  {'click':<16} matched by")
+    for job in jobs:
+        target = job["target"] or {}
+        print(
+            f"  {job['job_key']:<40} {job['kind'] or '':<8} "
+            f"{job['amount'] + ' ' + job['currency']:>10}  "
+            f"{target.get('transaction_id', ''):<16} {target.get('matched_by', '')}"
+        )
+    expected_jobs = {
+        ("conversion:default:in_1QbridgeFirst01", "initial", "49.00", "ef_tx_jenny_01"),
+        ("conversion:default:in_1QbridgeRenew01", "rebill", "49.00", "ef_tx_jenny_01"),
+        ("conversion:default:pi_3QbridgeOneOff01", "initial", "5000", "ef_tx_kenji_01"),
+    }
+    got = {
+        (j["job_key"], j["kind"], j["amount"], (j["target"] or {}).get("transaction_id"))
+        for j in jobs
+    }
+    _check(got == expected_jobs and len(jobs) == 3, failures, "exactly the 3 expected jobs")
+    dead = stack.queue_depths()["PaymentEventsDLQ"]["visible"]
+    _check(dead == 0, failures, "an empty PaymentEventsDLQ")
+    print(
+        "\nOne conversion per payment: the checkout session and the retried invoice.paid added\n"
+        "nothing; the renewal found jenny through her pinned Stripe customer; kenji's payment\n"
+        "waited (parked) until his click arrived. No email is stored or queued: only a keyed hash."
+    )
+
+
 def run_demo() -> int:
     root = find_project_root()
     config = load_local_config(None, {})
     log_dir = Path(tempfile.mkdtemp(prefix="stripe-everflow-demo-"))
-    stack = LocalStack(project_root=root, config=config, port=0, log_path=log_dir / "functions.log")
+    stack = LocalStack(
+        project_root=root,
+        config=config,
+        port=0,
+        log_path=log_dir / "functions.log",
+        consumers_enabled=False,
+    )
     print("Starting the local stack (moto + the real handlers)…", flush=True)
     stack.start()
-    failures = 0
+    failures: list[str] = []
     try:
-        print(f"  webhook: {stack.base_url}/stripe/webhook   AWS (moto): {stack.aws_endpoint}\n")
-        print(f"{'#':>2}  {'request':<44} {'answer':>6}  what the bridge did")
-        with requests.Session() as session:
-            for number, step in enumerate(build_steps(root), start=1):
-                answer = post_signed(
-                    stack.base_url + step.path, step.body, step.header, session=session
-                )
-                ok = answer.status_code == step.expected_status
-                failures += not ok
-                mark = "" if ok else f"   <-- expected {step.expected_status}"
-                print(
-                    f"{number:>2}  {step.title:<44} {answer.status_code:>6}  "
-                    f"{_describe(answer)}{mark}",
-                    flush=True,
-                )
-        messages = _peek_queue(stack, "PaymentEventsQueue")
-        print(f"\nPaymentEventsQueue holds {len(messages)} message(s):")
-        for body in messages:
-            event = body["event"]
-            print(
-                f"  - {event['id']}  {event['type']:<14} account={body['account']:<9} "
-                f"api_version={event['api_version']}"
-            )
         print(
-            "\nThe retry (#3) is queued again on purpose: the webhook acknowledges every genuine "
-            "delivery,\nand the matcher counts each Stripe event id once."
+            f"  webhook: {stack.base_url}/stripe/webhook   clicks: {stack.base_url}/clicks   "
+            f"AWS (moto): {stack.aws_endpoint}\n"
         )
-        expected_queued = 3
-        if len(messages) != expected_queued:
-            print(f"expected {expected_queued} queued messages, found {len(messages)}")
-            failures += 1
+        with requests.Session() as session:
+            _act_one(stack, root, session, failures)
+            stack.resume_consumers()
+            _act_two(stack, root, session, failures)
         print(f"\nFunction logs: {log_dir / 'functions.log'}")
     finally:
         stack.stop()
-    print("demo: OK" if not failures else f"demo: {failures} unexpected result(s)")
-    return 0 if not failures else 1
+    if failures:
+        print(f"demo: {len(failures)} unexpected result(s): " + "; ".join(failures))
+        return 1
+    print("demo: OK")
+    return 0

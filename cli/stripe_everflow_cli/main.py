@@ -46,6 +46,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         aws_port=args.aws_port,
         everflow_url=args.everflow_url,
         log_path=Path(args.log_file) if args.log_file else None,
+        consumers_enabled=not args.no_consumers,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -148,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--log-file", help="write the functions' logs here instead of the terminal")
     local.add_argument("--ready-file", help="write the URLs as JSON here once serving")
+    local.add_argument(
+        "--no-consumers",
+        action="store_true",
+        help="do not run the queue consumers: see what the webhook queued, untouched",
+    )
     local.set_defaults(run=cmd_local)
 
     demo = commands.add_parser("demo", help="scripted scenario through the local stack")

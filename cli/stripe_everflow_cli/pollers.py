@@ -95,6 +95,8 @@ class SqsPoller:
         self._reports_failures = reports_batch_item_failures
         self._wait_seconds = wait_seconds
         self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
         self._thread = threading.Thread(target=self._run, name=f"poll-{queue_name}", daemon=True)
         self.invocations = 0
         self.failed_invocations = 0
@@ -102,8 +104,16 @@ class SqsPoller:
     def start(self) -> None:
         self._thread.start()
 
+    def pause(self) -> None:
+        """Stop taking messages (after the batch in hand), like disabling the mapping."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._running.set()
         self._thread.join(timeout=self._wait_seconds + 5)
 
     def poll_once(self) -> int:
@@ -136,6 +146,8 @@ class SqsPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if not self._running.wait(timeout=0.2):
+                continue
             try:
                 self.poll_once()
             except Exception as error:  # keep polling, as the real mapping does

@@ -133,8 +133,13 @@ class FunctionWorker:
             name=f"lambda-{self.name}",
             daemon=True,
         )
-        self._process.start()
-        child.close()
+        try:
+            self._process.start()
+        except Exception:
+            self._process = None
+            raise
+        finally:
+            child.close()
         self._connection = parent
         try:
             ready = parent.poll(INIT_TIMEOUT_SECONDS) and parent.recv()[0] == "ready"

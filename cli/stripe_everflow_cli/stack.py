@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ class LocalStack:
     aws_port: int = 0
     everflow_url: str | None = None
     log_path: Path | None = None
+    consumers_enabled: bool = True
     workers: dict[str, FunctionWorker] = field(default_factory=dict)
     pollers: list[SqsPoller] = field(default_factory=list)
 
@@ -100,7 +102,28 @@ class LocalStack:
         )
         self._http_thread.start()
         for poller in self.pollers:
+            if not self.consumers_enabled:
+                poller.pause()
             poller.start()
+
+    def pause_consumers(self) -> None:
+        """Leave messages on the queues (the SQS event sources disabled)."""
+        for poller in self.pollers:
+            poller.pause()
+
+    def resume_consumers(self) -> None:
+        for poller in self.pollers:
+            poller.resume()
+
+    def wait_until_drained(self, queues: tuple[str, ...], timeout: float = 30.0) -> bool:
+        """Wait until no message is visible or in flight on ``queues``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            depths = self.queue_depths()
+            if all(depths[q]["visible"] == 0 and depths[q]["in_flight"] == 0 for q in queues):
+                return True
+            time.sleep(0.2)
+        return False
 
     def _aws_client(self, service: str) -> Any:
         return self._session.client(service, endpoint_url=self.aws_endpoint)

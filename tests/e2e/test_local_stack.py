@@ -96,7 +96,10 @@ def start_stack(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> Ru
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     config = tmp_path_factory.mktemp("config") / "local.config.json"
     config.write_text(json.dumps({"secret": bridge_secret()}))
-    running = start_stack(tmp_path_factory.mktemp("stack"), "--config", str(config))
+    # Intake only: messages stay on PaymentEventsQueue for the test to read.
+    running = start_stack(
+        tmp_path_factory.mktemp("stack"), "--config", str(config), "--no-consumers"
+    )
     yield running
     running.process.send_signal(signal.SIGTERM)
     running.process.wait(timeout=20)

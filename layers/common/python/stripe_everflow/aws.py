@@ -81,3 +81,10 @@ def secret_reader(secret_id: str, secretsmanager: Any | None = None) -> Callable
         return str(answer["SecretString"])
 
     return read
+
+
+def storage_errors() -> tuple[type[Exception], ...]:
+    """The exceptions a table adapter raises when AWS fails (for HTTP handlers to map)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)

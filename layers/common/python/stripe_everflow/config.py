@@ -109,3 +109,120 @@ class WebhookSettings:
 
     def allows(self, event_type: str) -> bool:
         return "*" in self.allowed_event_types or event_type in self.allowed_event_types
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = environ.get(name, "").strip() or default
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+
+def _non_negative_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must be 0 or more, got {value}")
+    return value
+
+
+DEFAULT_CLICK_METADATA_KEY = "everflow_transaction_id"
+IDEMPOTENCY_SECONDS = 4 * 86_400  # as long as PaymentEventsQueue keeps a message
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Settings of MatchPaymentFunction."""
+
+    secret_name: str
+    attribution_table: str
+    idempotency_table: str
+    postback_queue_url: str
+    payment_events_queue_url: str
+    attribution_policy: str = "first-touch"
+    attribution_window_days: int = 0
+    parked_ttl_days: int = 30
+    click_metadata_key: str = DEFAULT_CLICK_METADATA_KEY
+    amounts_include_tax: bool = False
+    subscription_update_invoices: str = "rebill"
+    email_attribution: bool = False
+    eventbridge_account: str = "default"
+    stripe_api_base: str | None = None
+    secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> MatchSettings:
+        """Build the settings; raises ConfigurationError naming the first bad variable."""
+        return cls(
+            secret_name=_require(environ, "BRIDGE_SECRET_NAME"),
+            attribution_table=_require(environ, "ATTRIBUTION_TABLE"),
+            idempotency_table=_require(environ, "IDEMPOTENCY_TABLE"),
+            postback_queue_url=_require(environ, "POSTBACK_QUEUE_URL"),
+            payment_events_queue_url=_require(environ, "PAYMENT_EVENTS_QUEUE_URL"),
+            attribution_policy=_choice(
+                environ, "ATTRIBUTION_POLICY", ("first-touch", "last-touch"), "first-touch"
+            ),
+            attribution_window_days=_non_negative_int(environ, "ATTRIBUTION_WINDOW_DAYS", 0),
+            parked_ttl_days=_positive_int(environ, "PARKED_PAYMENT_TTL_DAYS", 30),
+            click_metadata_key=environ.get("CLICK_ID_METADATA_KEY", "").strip()
+            or DEFAULT_CLICK_METADATA_KEY,
+            amounts_include_tax=_flag(environ, "AMOUNTS_INCLUDE_TAX", False),
+            subscription_update_invoices=_choice(
+                environ, "SUBSCRIPTION_UPDATE_INVOICES", ("rebill", "ignore"), "rebill"
+            ),
+            email_attribution=_flag(environ, "EVERFLOW_EMAIL_ATTRIBUTION", False),
+            eventbridge_account=environ.get("EVENTBRIDGE_ACCOUNT", "").strip() or "default",
+            stripe_api_base=environ.get("STRIPE_API_BASE", "").strip() or None,
+            secret_max_age_seconds=_positive_int(
+                environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS
+            ),
+        )
+
+
+DEFAULT_MAX_CLICKS_PER_REQUEST = 500
+DEFAULT_MAX_CLICK_BODY_BYTES = 1_048_576
+
+
+@dataclass(frozen=True)
+class ClickSettings:
+    """Settings of ClickIntakeFunction."""
+
+    secret_name: str
+    attribution_table: str
+    payment_events_queue_url: str
+    max_clicks_per_request: int = DEFAULT_MAX_CLICKS_PER_REQUEST
+    max_body_bytes: int = DEFAULT_MAX_CLICK_BODY_BYTES
+    secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ClickSettings:
+        return cls(
+            secret_name=_require(environ, "BRIDGE_SECRET_NAME"),
+            attribution_table=_require(environ, "ATTRIBUTION_TABLE"),
+            payment_events_queue_url=_require(environ, "PAYMENT_EVENTS_QUEUE_URL"),
+            max_clicks_per_request=_positive_int(
+                environ, "MAX_CLICKS_PER_REQUEST", DEFAULT_MAX_CLICKS_PER_REQUEST
+            ),
+            max_body_bytes=_positive_int(
+                environ, "MAX_CLICK_BODY_BYTES", DEFAULT_MAX_CLICK_BODY_BYTES
+            ),
+            secret_max_age_seconds=_positive_int(
+                environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS
+            ),
+        )

@@ -79,7 +79,43 @@ class NotStripeEventError(WebhookRejectedError):
     reason = "not_a_stripe_event"
 
 
+class StorageUnavailableError(BridgeError):
+    """A table could not be read or written; the caller answers 503 (a resend is safe)."""
+
+    reason = "storage_unavailable"
+
+
 class QueueUnavailableError(BridgeError):
     """The queue did not take the message; the webhook answers 503 so Stripe retries."""
 
     reason = "queue_unavailable"
+
+
+class ClickRequestError(BridgeError):
+    """A click request to refuse; nothing is stored."""
+
+    reason = "invalid_request"
+
+
+class UnauthorizedError(ClickRequestError):
+    reason = "unauthorized"
+
+
+class ClickFieldError(ClickRequestError):
+    """One field of a click is wrong; ``field`` names it (``clicks[3].email`` in a batch)."""
+
+    reason = "invalid_field"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field = field
+        self.problem = problem
+
+    def at(self, index: int) -> ClickFieldError:
+        return ClickFieldError(f"clicks[{index}].{self.field}", self.problem)
+
+
+class StripeApiError(BridgeError):
+    """Reading from Stripe's API failed; the record is retried by SQS."""
+
+    reason = "stripe_api_unavailable"

@@ -13,10 +13,14 @@ from typing import Any
 from stripe_everflow.errors import (
     BodyEncodingError,
     BridgeError,
+    ClickFieldError,
+    ClickRequestError,
     PayloadTooLargeError,
     QueueUnavailableError,
     RouteNotFoundError,
     SecretUnavailableError,
+    StorageUnavailableError,
+    UnauthorizedError,
     UnknownAccountError,
     WebhookRejectedError,
 )
@@ -27,8 +31,12 @@ _STATUS_BY_ERROR: tuple[tuple[type[BridgeError], int], ...] = (
     (UnknownAccountError, 404),
     (RouteNotFoundError, 404),
     (WebhookRejectedError, 400),
+    (UnauthorizedError, 401),
+    (ClickFieldError, 422),
+    (ClickRequestError, 400),
     (SecretUnavailableError, 503),
     (QueueUnavailableError, 503),
+    (StorageUnavailableError, 503),
 )
 
 
@@ -85,4 +93,10 @@ def json_response(status: int, payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def error_response(error: BridgeError) -> dict[str, Any]:
-    return json_response(status_for(error), {"error": error.reason, "message": str(error)})
+    payload = {"error": error.reason, "message": str(error)}
+    if isinstance(error, ClickFieldError):
+        payload["field"] = error.field
+    response = json_response(status_for(error), payload)
+    if isinstance(error, UnauthorizedError):
+        response["headers"]["www-authenticate"] = 'Bearer realm="stripe-everflow"'
+    return response

@@ -1,0 +1,122 @@
+"""MatchPaymentFunction: PaymentEventsQueue → classify, find the click → PostbackQueue.
+
+SQS batches with partial batch failures (Powertools BatchProcessor): a record that
+raises is retried alone, and after 5 receives lands in PaymentEventsDLQ. Each Stripe
+event is processed once (Powertools idempotency on the event id, plus the replay
+time for parked payments); the matching rules live in ``stripe_everflow.matching``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from stripe_everflow import observability
+from stripe_everflow.aws import SqsSender, client, secret_reader
+from stripe_everflow.config import IDEMPOTENCY_SECONDS, MatchSettings
+from stripe_everflow.matching import Matcher
+from stripe_everflow.secrets import CachedSecret
+from stripe_everflow.store import AttributionStore
+from stripe_everflow.stripe_api import StripeReader
+
+logger = observability.build_logger("match-payment")
+metrics = observability.build_metrics("match-payment")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+_COUNTERS = {
+    "job": "PostbackJobsEmitted",
+    "parked": "PaymentsParked",
+    "ignored": "EventsIgnored",
+    "linked": "PaymentLinksRecorded",
+    "click_registered": "StripeClicksRegistered",
+}
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    matcher: Matcher
+    process_once: Callable[..., dict[str, Any]]
+    idempotency: IdempotencyConfig
+
+    @classmethod
+    def build(cls, matcher: Matcher, persistence: DynamoDBPersistenceLayer) -> Dependencies:
+        config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS)
+
+        @idempotent_function(
+            data_keyword_argument="key", persistence_store=persistence, config=config
+        )
+        def process_once(key: dict[str, Any], body: str) -> dict[str, Any]:
+            return matcher.process(matcher.read(body)).as_dict()
+
+        return cls(matcher, process_once, config)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Dependencies:
+        settings = MatchSettings.from_environ(environ)
+        dynamodb = client("dynamodb")
+        matcher = Matcher(
+            settings=settings,
+            secret=CachedSecret(
+                secret_reader(settings.secret_name), max_age=settings.secret_max_age_seconds
+            ),
+            store=AttributionStore(settings.attribution_table, dynamodb),
+            postbacks=SqsSender(settings.postback_queue_url),
+            payment_events=SqsSender(settings.payment_events_queue_url),
+            stripe=StripeReader(settings.stripe_api_base),
+        )
+        persistence = DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto3_client=dynamodb
+        )
+        return cls.build(matcher, persistence)
+
+
+@functools.cache
+def _production_dependencies() -> Dependencies:
+    return Dependencies.from_environ(os.environ)
+
+
+def handle(event: dict[str, Any], context: Any, dependencies: Dependencies) -> dict[str, Any]:
+    matcher = dependencies.matcher
+    dependencies.idempotency.register_lambda_context(context)
+    bodies = [record["body"] for record in event.get("Records", [])]
+    try:
+        matcher.prefetch(bodies)
+    except Exception as error:  # lookups then happen per record; the batch goes on
+        logger.warning("batch prefetch failed", error=type(error).__name__)
+
+    def record_handler(record: SQSRecord) -> dict[str, Any]:
+        incoming = matcher.read(record.body)
+        key = {"event_id": incoming.event_id, "replayed_at": incoming.replayed_at}
+        outcome = dependencies.process_once(key=key, body=record.body)
+        logger.info("event matched", account=incoming.account, source=incoming.source, **outcome)
+        metrics.add_metric(
+            name=_COUNTERS.get(outcome["status"], "EventsProcessed"),
+            unit=observability.MetricUnit.Count,
+            value=1,
+        )
+        return outcome
+
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event, context, _production_dependencies())

@@ -1,0 +1,42 @@
+"""Customer emails: normalized, then kept only as a keyed hash.
+
+The bridge never stores, queues or logs a plain email (unless the operator turns on
+posting emails to Everflow). Matching works on HMAC-SHA256(email_hash_key, email):
+the same customer always hashes the same, and without the key a hash reveals nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+from stripe_everflow.errors import ClickFieldError
+
+# Deliberately permissive (RFC 5322 allows far more than sites accept), but enough to
+# refuse what cannot be an address: one @, no spaces, a dotted domain.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL_LENGTH = 254
+
+
+def normalize_email(raw: str) -> str:
+    """Trim and lowercase; raises ClickFieldError("email") for what is not an address."""
+    email = raw.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+        raise ClickFieldError("email", "is not an email address")
+    return email
+
+
+def email_hash(email: str, key: str) -> str:
+    """The keyed hash of an already-normalized email (hex)."""
+    return hmac.new(key.encode("utf-8"), email.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def try_email_hash(raw: str | None, key: str) -> str | None:
+    """Hash a payload's email if it is one; None for missing or malformed values."""
+    if not raw:
+        return None
+    try:
+        return email_hash(normalize_email(raw), key)
+    except ClickFieldError:
+        return None

@@ -1,0 +1,378 @@
+"""Matching one Stripe event to its click and turning it into postback jobs.
+
+The domain of MatchPaymentFunction. Every side effect is keyed by a business key,
+so a retried or duplicated record converges on the same result:
+
+* conversions claim ``conversion#<money key>`` (invoice id, or payment intent id for
+  one-off money) for the event that first reported them — a second source of the
+  same money (``checkout.session.completed`` beside ``invoice.paid``, a duplicate
+  Event) is ignored as ``duplicate_source``; the owner's retry re-sends its job,
+  and the poster's ledger makes the Everflow call once;
+* initial vs rebill for invoices without a telling ``billing_reason`` claims
+  ``first-conversion#<customer>``: the customer's first conversion is initial;
+* customer pins are first-wins conditional writes;
+* parked payments are keyed by event id and replayed through PaymentEventsQueue
+  when a click for their email (or customer) arrives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stripe_everflow.attribution import StoredClick, choose_click
+from stripe_everflow.classify import CarriedClick, Classification, ClassifySettings, classify_event
+from stripe_everflow.config import MatchSettings
+from stripe_everflow.emails import try_email_hash
+from stripe_everflow.errors import SecretUnavailableError, UnknownAccountError
+from stripe_everflow.jobs import ClickTarget, EmailTarget, PostbackJob
+from stripe_everflow.messages import IncomingEvent, read_incoming_event
+from stripe_everflow.secrets import BridgeSecret, CachedSecret, StripeAccount
+from stripe_everflow.store import (
+    AttributionStore,
+    Key,
+    Pin,
+    claim_key,
+    email_key,
+    link_key,
+    parked_customer_pk,
+    parked_email_pk,
+    pin_key,
+)
+from stripe_everflow.stripe_api import StripeReader
+
+DAY = 86_400
+
+
+class MessageSender(Protocol):
+    def send(self, body: str, attributes: dict[str, str]) -> str: ...
+
+
+@dataclass(frozen=True)
+class MatchOutcome:
+    """What became of one event; logged, counted, and kept by the idempotency record."""
+
+    status: str  # job | parked | ignored | linked | click_registered
+    event_id: str
+    event_type: str
+    reason: str | None = None
+    job_key: str | None = None
+    kind: str | None = None
+    matched_by: str | None = None
+    replayed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class Matcher:
+    settings: MatchSettings
+    secret: CachedSecret
+    store: AttributionStore
+    postbacks: MessageSender
+    payment_events: MessageSender
+    stripe: StripeReader
+    clock: Callable[[], float] = time.time
+    _prefetched: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    _prefetched_keys: set[Key] = field(default_factory=set)
+
+    # -------------------------------------------------------------- set-up
+
+    @property
+    def classify_settings(self) -> ClassifySettings:
+        return ClassifySettings(
+            click_metadata_key=self.settings.click_metadata_key,
+            amounts_include_tax=self.settings.amounts_include_tax,
+            subscription_update_invoices=self.settings.subscription_update_invoices,  # type: ignore[arg-type]
+        )
+
+    def _hash_key(self, secret: BridgeSecret) -> str:
+        if not secret.email_hash_key:
+            raise SecretUnavailableError("email_hash_key is missing from the bridge secret")
+        return secret.email_hash_key
+
+    def read(self, body: str) -> IncomingEvent:
+        return read_incoming_event(body, eventbridge_account=self.settings.eventbridge_account)
+
+    def prefetch(self, bodies: Sequence[str]) -> None:
+        """Read every pin, email's clicks and payment link a batch may need, in one
+        BatchGetItem (per 100 keys). Best effort: unreadable records are skipped here
+        and fail on their own in ``process``."""
+        secret = self.secret.get()
+        hash_key = self._hash_key(secret)
+        keys: list[Key] = []
+        for body in bodies:
+            try:
+                incoming = self.read(body)
+            except ValueError:
+                continue
+            c = classify_event(incoming.event, self.classify_settings)
+            if c.action != "payment":
+                continue
+            if c.ids.customer_id:
+                keys.append(pin_key(incoming.account, c.ids.customer_id))
+            hashed = try_email_hash(c.email, hash_key)
+            if hashed:
+                keys.append(email_key(hashed))
+            if c.needs_invoice_check and c.ids.payment_intent_id:
+                keys.append(link_key(incoming.account, c.ids.payment_intent_id))
+        self._prefetched = self.store.get_many(keys) if keys else {}
+        self._prefetched_keys = set(keys)
+
+    def _lookup(self, key: Key) -> dict[str, Any] | None:
+        if key in self._prefetched_keys:
+            return self._prefetched.get(key)
+        return self.store.get(key)
+
+    # -------------------------------------------------------------- one record
+
+    def process(self, incoming: IncomingEvent) -> MatchOutcome:
+        """Match one event. Raises (and so fails the record for SQS to retry) on AWS,
+        Stripe API or secret failures, and UnknownAccountError for an account no
+        longer configured (it ends in the DLQ, nothing is dropped)."""
+        secret = self.secret.get()
+        account = secret.account(incoming.account)
+        if account is None:
+            raise UnknownAccountError(f"no Stripe account named {incoming.account!r} is configured")
+        event = incoming.event
+
+        def outcome(status: str, **facts: Any) -> MatchOutcome:
+            return MatchOutcome(status, incoming.event_id, str(event.get("type")), **facts)
+
+        if event.get("livemode") is not account.livemode:
+            return outcome("ignored", reason="livemode_mismatch")
+        c = classify_event(event, self.classify_settings)
+        if c.action == "ignored":
+            return outcome("ignored", reason=c.reason)
+        if c.action == "link":
+            assert c.ids.payment_intent_id and c.ids.invoice_id
+            self.store.put_link(account.name, c.ids.payment_intent_id, c.ids.invoice_id)
+            return outcome("linked")
+        hash_key = self._hash_key(secret)
+        if c.action == "click_carrier":
+            replayed = self._register_carried(account, c, hash_key)
+            return outcome("click_registered", reason=c.reason, replayed=replayed)
+        if c.action in ("refund", "dispute_opened", "dispute_closed"):
+            job = self._forward(account, incoming, c)
+            return outcome("job", job_key=job.job_key)
+        return self._process_payment(account, incoming, c, hash_key, outcome)
+
+    def _process_payment(
+        self,
+        account: StripeAccount,
+        incoming: IncomingEvent,
+        c: Classification,
+        hash_key: str,
+        outcome: Callable[..., MatchOutcome],
+    ) -> MatchOutcome:
+        assert c.money_key is not None
+        if c.needs_invoice_check and c.ids.payment_intent_id:
+            invoice = self._invoice_of(account, c.ids.payment_intent_id)
+            if invoice == "unknown":
+                return outcome("ignored", reason="invoice_link_unknown")
+            if invoice:
+                self._register_carried(account, c, hash_key)
+                return outcome("ignored", reason="counted_by_invoice")
+        if not self.store.claim(
+            claim_key(account.name, f"conversion#{c.money_key}"), owner=incoming.event_id
+        ):
+            return outcome("ignored", reason="duplicate_source")
+        target = self._find_target(account, c, hash_key)
+        if target is None:
+            return self._park(account, incoming, c, hash_key, outcome)
+        kind = self._kind(account, c)
+        job = PostbackJob(
+            job_key=f"conversion:{account.name}:{c.money_key}",
+            action="conversion",
+            account=account.name,
+            livemode=account.livemode,
+            classification=c,
+            kind=kind,
+            target=target,
+        )
+        self.postbacks.send(job.to_json(), {"job_key": job.job_key, "action": "conversion"})
+        matched_by = target.matched_by if isinstance(target, ClickTarget) else "everflow_email"
+        return outcome("job", job_key=job.job_key, kind=kind, matched_by=matched_by)
+
+    # -------------------------------------------------------------- attribution
+
+    def _find_target(
+        self, account: StripeAccount, c: Classification, hash_key: str
+    ) -> ClickTarget | EmailTarget | None:
+        now = int(self.clock())
+        customer = c.ids.customer_id
+        if customer:
+            pinned = self._lookup(pin_key(account.name, customer))
+            if pinned:
+                return self._pin_target(self.store.pin_of(pinned), "customer_pin")
+        email, carried = c.email, list(c.carried_clicks)
+        if customer and account.api_key and (not email or not carried):
+            facts = self.stripe.customer(account.api_key, customer)
+            email = email or facts.email
+            click_id = facts.metadata.get(self.settings.click_metadata_key, "").strip()
+            if click_id:
+                carried.append(CarriedClick(click_id, "customer_metadata"))
+        email_hash = try_email_hash(email, hash_key)
+        if carried:
+            carried_click = StoredClick(
+                carried[0].transaction_id, c.occurred_at or now, source=carried[0].source
+            )
+            if email_hash:
+                self.store.put_click(email_hash, carried_click)
+            return self._pinned(account, customer, carried_click, "stripe_click_id", now)
+        if email_hash:
+            clicks = self.store.clicks_of(self._lookup(email_key(email_hash)))
+            click = choose_click(
+                clicks,
+                paid_at=c.occurred_at or now,
+                policy=self.settings.attribution_policy,  # type: ignore[arg-type]
+                window_days=self.settings.attribution_window_days,
+            )
+            if click:
+                matched = (
+                    "email_first_touch"
+                    if self.settings.attribution_policy == "first-touch"
+                    else "email_last_touch"
+                )
+                return self._pinned(account, customer, click, matched, now)
+            if self.settings.email_attribution and email:
+                return EmailTarget(email.strip().lower())
+        return None
+
+    def _pinned(
+        self,
+        account: StripeAccount,
+        customer: str | None,
+        click: StoredClick,
+        matched_by: str,
+        now: int,
+    ) -> ClickTarget:
+        if not customer:
+            return ClickTarget(click.transaction_id, click.offer_id, click.affiliate_id, matched_by)
+        pin = self.store.pin_customer(account.name, customer, click, now)
+        # A concurrent payment may have pinned the customer first: its pin wins.
+        by = matched_by if pin.transaction_id == click.transaction_id else "customer_pin"
+        return self._pin_target(pin, by)
+
+    @staticmethod
+    def _pin_target(pin: Pin, matched_by: str) -> ClickTarget:
+        return ClickTarget(pin.transaction_id, pin.offer_id, pin.affiliate_id, matched_by)
+
+    def _kind(self, account: StripeAccount, c: Classification) -> str:
+        if not c.ids.customer_id:
+            return "rebill" if c.kind_hint == "rebill" else "initial"
+        first = self.store.claim(
+            claim_key(account.name, f"first-conversion#{c.ids.customer_id}"), owner=str(c.money_key)
+        )
+        if c.kind_hint != "auto":
+            return c.kind_hint
+        return "initial" if first else "rebill"
+
+    def _invoice_of(self, account: StripeAccount, payment_intent_id: str) -> str | None:
+        link = self._lookup(link_key(account.name, payment_intent_id))
+        if link:
+            return str(link["invoice_id"])
+        if not account.api_key:
+            return "unknown"
+        return self.stripe.invoice_of_payment_intent(account.api_key, payment_intent_id)
+
+    # -------------------------------------------------------------- parking
+
+    def _park(
+        self,
+        account: StripeAccount,
+        incoming: IncomingEvent,
+        c: Classification,
+        hash_key: str,
+        outcome: Callable[..., MatchOutcome],
+    ) -> MatchOutcome:
+        email_hash = try_email_hash(c.email, hash_key)
+        if email_hash:
+            pk = parked_email_pk(email_hash)
+        elif c.ids.customer_id:
+            pk = parked_customer_pk(account.name, c.ids.customer_id)
+        else:
+            return outcome("ignored", reason="no_email_or_customer")
+        now = int(self.clock())
+        self.store.park(
+            pk, incoming.event_id, incoming.replay(now), now + self.settings.parked_ttl_days * DAY
+        )
+        # A click registered between our read and the park would not find this
+        # payment: look once more, consistently, and replay at once if it is there.
+        if email_hash and self.store.get(email_key(email_hash), consistent=True):
+            self.replay_parked([pk])
+        return outcome("parked")
+
+    def replay_parked(self, pks: Iterable[str]) -> int:
+        return replay_parked(self.store, self.payment_events, pks, int(self.clock()))
+
+    def _register_carried(self, account: StripeAccount, c: Classification, hash_key: str) -> int:
+        """Store the click ids an event carries, pin its customer, replay what waited."""
+        if not c.carried_clicks:
+            return 0
+        now = int(self.clock())
+        carried = c.carried_clicks[0]
+        click = StoredClick(carried.transaction_id, c.occurred_at or now, source=carried.source)
+        pks = []
+        email_hash = try_email_hash(c.email, hash_key)
+        if email_hash:
+            self.store.put_click(email_hash, click)
+            pks.append(parked_email_pk(email_hash))
+        if c.ids.customer_id:
+            self.store.pin_customer(account.name, c.ids.customer_id, click, now)
+            pks.append(parked_customer_pk(account.name, c.ids.customer_id))
+        return self.replay_parked(pks)
+
+    # -------------------------------------------------------------- refunds, disputes
+
+    def _forward(
+        self, account: StripeAccount, incoming: IncomingEvent, c: Classification
+    ) -> PostbackJob:
+        ids = c.ids
+        if c.action == "refund":
+            key = (
+                f"refund:{account.name}:{ids.refund_id}"
+                if ids.refund_id
+                else (f"refund:{account.name}:{ids.charge_id}:{c.amount_refunded_minor}")
+            )
+        elif c.action == "dispute_opened":
+            key = f"dispute_opened:{account.name}:{ids.dispute_id}"
+        else:
+            key = f"dispute_closed:{account.name}:{ids.dispute_id}:{c.dispute_status}"
+        job = PostbackJob(
+            job_key=key,
+            action=c.action,  # type: ignore[arg-type]
+            account=account.name,
+            livemode=account.livemode,
+            classification=c,
+        )
+        self.postbacks.send(job.to_json(), {"job_key": key, "action": c.action})
+        return job
+
+
+def replay_parked(
+    store: AttributionStore, payment_events: MessageSender, pks: Iterable[str], now: int
+) -> int:
+    """Send every payment parked under ``pks`` back to PaymentEventsQueue, then forget it.
+
+    A crash between the send and the delete replays it again later: harmless, the
+    conversion claim makes the second pass a no-op.
+    """
+    replayed = 0
+    for pk in pks:
+        for parked in store.parked(pk):
+            incoming = read_incoming_event(parked.message, eventbridge_account="default")
+            payment_events.send(
+                incoming.replay(now),
+                {
+                    "event_id": incoming.event_id,
+                    "event_type": str(incoming.event.get("type")),
+                    "account": incoming.account,
+                },
+            )
+            store.unpark(parked)
+            replayed += 1
+    return replayed

@@ -1,0 +1,92 @@
+"""Reading Stripe's API with an account's restricted key (the stripe library).
+
+Only what the matcher needs when a payload is not enough: a Customer's email and
+metadata, and whether a payment intent paid an invoice (basil and later).
+Network calls time out after 10 s and are retried twice by the library (it
+honours Stripe's idempotent GETs); anything else raises StripeApiError, which fails
+the record so SQS retries it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stripe_everflow.errors import StripeApiError
+
+STRIPE_TIMEOUT_SECONDS = 10
+STRIPE_MAX_NETWORK_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    email: str | None
+    metadata: Mapping[str, str]
+    deleted: bool = False
+
+
+class StripeReader:
+    """One reader per process; a client per API key (accounts have their own keys)."""
+
+    def __init__(self, api_base: str | None = None) -> None:
+        self._api_base = api_base
+
+    @functools.cache  # noqa: B019 - one reader lives for the process; keys are few
+    def _client(self, api_key: str) -> Any:
+        import stripe
+
+        options: dict[str, Any] = {
+            "max_network_retries": STRIPE_MAX_NETWORK_RETRIES,
+            "http_client": stripe.RequestsClient(timeout=STRIPE_TIMEOUT_SECONDS),
+        }
+        if self._api_base:
+            options["base_addresses"] = {"api": self._api_base}
+        return stripe.StripeClient(api_key, **options)
+
+    def customer(self, api_key: str, customer_id: str) -> CustomerFacts:
+        """The customer's email and metadata. Raises StripeApiError (retried)."""
+        import stripe
+
+        try:
+            customer = self._client(api_key).v1.customers.retrieve(customer_id)
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                return CustomerFacts(email=None, metadata={}, deleted=True)
+            raise StripeApiError(
+                f"customer lookup refused: {error.code or error.http_status}"
+            ) from error
+        except stripe.StripeError as error:
+            raise StripeApiError(f"customer lookup failed: {type(error).__name__}") from error
+        values = customer.to_dict() if hasattr(customer, "to_dict") else dict(customer)
+        metadata = values.get("metadata") or {}
+        return CustomerFacts(
+            email=values.get("email") or None,
+            metadata={str(k): str(v) for k, v in metadata.items()},
+            deleted=bool(values.get("deleted")),
+        )
+
+    def invoice_of_payment_intent(self, api_key: str, payment_intent_id: str) -> str | None:
+        """The invoice a payment intent paid, or None for a one-off payment."""
+        import stripe
+
+        try:
+            page = self._client(api_key).v1.invoice_payments.list(
+                params={
+                    "payment": {"type": "payment_intent", "payment_intent": payment_intent_id},
+                    "limit": 1,
+                }
+            )
+        except stripe.StripeError as error:
+            raise StripeApiError(
+                f"invoice payment lookup failed: {type(error).__name__}"
+            ) from error
+        data = page.to_dict().get("data", []) if hasattr(page, "to_dict") else page["data"]
+        for payment in data:
+            invoice = payment.get("invoice")
+            if isinstance(invoice, str):
+                return invoice
+            if isinstance(invoice, Mapping) and isinstance(invoice.get("id"), str):
+                return str(invoice["id"])
+        return None

@@ -1,0 +1,642 @@
+"""template.yaml as CloudFormation deploys it.
+
+cfn-lint must be clean, and the output of the AWS::Serverless-2016-10-31 transform (the
+resources CloudFormation actually creates) must keep the house rules of style.md,
+"Template". The checks walk every resource of a kind, so they keep holding as functions
+and queues are added; each also pins what exists today, so none can pass on nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
+from typing import Any
+
+import boto3
+import pytest
+from cfnlint.api import ManualArgs, lint_file
+from cfnlint.helpers import REGIONS
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+from stripe_everflow_cli.template import LOCAL_ACCOUNT_ID, LOCAL_REGION, load_template
+from tests.support import PROJECT_ROOT
+
+TEMPLATE = PROJECT_ROOT / "template.yaml"
+
+# CloudFormation hands the transform these pseudo-parameters; template parameters take
+# their defaults (the translator adds those itself).
+PSEUDO_PARAMETERS = {
+    "AWS::Region": LOCAL_REGION,
+    "AWS::AccountId": LOCAL_ACCOUNT_ID,
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "stripe-everflow-bridge",
+}
+
+SQS_DEFAULT_VISIBILITY_TIMEOUT = 30
+SQS_DEFAULT_RETENTION = 345_600
+LAMBDA_DEFAULT_TIMEOUT = 3
+
+# Actions that have no resource-level permissions, so "*" is the only Resource they take.
+NO_RESOURCE_LEVEL_ACTIONS = ("xray:put*", "xray:getsampling*")
+# Services whose grants must name the template's own queue / table / secret.
+SCOPED_SERVICES = frozenset({"sqs", "dynamodb", "secretsmanager"})
+AWS_MANAGED_POLICY = "arn:aws:iam::aws:policy/"
+ALLOWED_MANAGED_POLICIES = {
+    # Writes the function's own logs.
+    "service-role/AWSLambdaBasicExecutionRole",
+    # Tracing: Active. xray:Put*/GetSampling* on "*": X-Ray has no resource-level permissions.
+    "AWSXrayWriteOnlyAccess",
+    # SAM attaches it to every function with an SQS event; it is what lets the event source
+    # mapping poll (sqs:ReceiveMessage/DeleteMessage/GetQueueAttributes, on "*").
+    "service-role/AWSLambdaSQSQueueExecutionRole",
+}
+SECRET_LOOKING_NAME = re.compile(r"SECRET|TOKEN|KEY")
+SECRET_LOOKING_VALUE = re.compile(r"^(whsec|sk|rk)_")
+
+
+# ------------------------------------------------------------------ the transform
+
+
+def package(template: Mapping[str, Any]) -> dict[str, Any]:
+    """What `sam package` uploads: local code paths become S3 locations (the transform
+    accepts nothing else)."""
+    packaged = copy.deepcopy(dict(template))
+    sections = [packaged.get("Globals", {}).get("Function", {})]
+    sections += [r.get("Properties", {}) for r in packaged["Resources"].values()]
+    for properties in sections:
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
+                properties[key] = f"s3://sam-artifacts/{properties[key].strip('/')}.zip"
+    return packaged
+
+
+def transform(template: Mapping[str, Any]) -> dict[str, Any]:
+    translator = Translator(
+        managed_policy_map=None,
+        sam_parser=Parser(),
+        boto_session=boto3.session.Session(region_name=LOCAL_REGION),
+    )
+    transformed: dict[str, Any] = translator.translate(
+        package(template),
+        parameter_values=dict(PSEUDO_PARAMETERS),
+        # Only consulted for policies named (not ARN'd) in a function's Policies; none are,
+        # and an unknown name would surface in ManagedPolicyArns and fail the allow-list.
+        get_managed_policy_map=dict,
+    )
+    return transformed
+
+
+@pytest.fixture(scope="module")
+def source() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def cfn(source: dict[str, Any]) -> dict[str, Any]:
+    """template.yaml after the SAM transform, as CloudFormation would run it."""
+    return transform(source)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def resources(template: Mapping[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {i: r for i, r in template["Resources"].items() if r.get("Type") == kind}
+
+
+def props(resource: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(resource.get("Properties", {}))
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def target_of(value: Any) -> str | None:
+    """The logical id a `Ref` / `Fn::GetAtt` points at (None for anything else)."""
+    if isinstance(value, dict) and len(value) == 1:
+        if isinstance(value.get("Ref"), str):
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return str(target[0] if isinstance(target, list) else target.split(".")[0])
+    return None
+
+
+def referenced_ids(value: Any) -> set[str]:
+    """Every logical id or parameter a value refers to (Ref, GetAtt, ${X} in Fn::Sub)."""
+    if isinstance(value, list):
+        return set().union(*(referenced_ids(item) for item in value))
+    if not isinstance(value, dict):
+        return set()
+    if (target := target_of(value)) is not None:
+        return {target}
+    if "Fn::Sub" in value:
+        text, variables = (value["Fn::Sub"], {})
+        if isinstance(text, list):
+            text, variables = text
+        names = {n.split(".")[0] for n in re.findall(r"\$\{([^}!]+)\}", text)}
+        names = {n for n in names if not n.startswith("AWS::") and n not in variables}
+        return names | referenced_ids(list(variables.values()))
+    return referenced_ids(list(value.values()))
+
+
+def function_behind(template: Mapping[str, Any], value: Any) -> str | None:
+    """The AWS::Lambda::Function a FunctionName refers to, through an alias or version."""
+    target = target_of(value)
+    resource = template["Resources"].get(target)
+    if resource and resource["Type"] in ("AWS::Lambda::Alias", "AWS::Lambda::Version"):
+        return function_behind(template, props(resource)["FunctionName"])
+    return target if resource and resource["Type"] == "AWS::Lambda::Function" else None
+
+
+def sqs_event_source_mappings(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    queues = resources(template, "AWS::SQS::Queue")
+    return {
+        mapping_id: mapping
+        for mapping_id, mapping in resources(template, "AWS::Lambda::EventSourceMapping").items()
+        if target_of(props(mapping).get("EventSourceArn")) in queues
+        or ":sqs:" in json.dumps(props(mapping).get("EventSourceArn"))
+    }
+
+
+def redrive_targets(template: Mapping[str, Any]) -> dict[str, tuple[str | None, int]]:
+    """Each queue with a RedrivePolicy → (its DLQ's logical id, maxReceiveCount)."""
+    targets = {}
+    for queue_id, queue in resources(template, "AWS::SQS::Queue").items():
+        policy = props(queue).get("RedrivePolicy")
+        if policy is None:
+            continue
+        if isinstance(policy, str):
+            policy = json.loads(policy)
+        targets[queue_id] = (
+            target_of(policy.get("deadLetterTargetArn")),
+            int(policy.get("maxReceiveCount", 0)),
+        )
+    return targets
+
+
+def function_roles(template: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """Each Lambda function → its execution role in the template (None when external)."""
+    roles = resources(template, "AWS::IAM::Role")
+    return {
+        function_id: roles.get(target_of(props(function).get("Role")) or "")
+        for function_id, function in resources(template, "AWS::Lambda::Function").items()
+    }
+
+
+def statement_problems(statement: Mapping[str, Any], logical_ids: set[str]) -> list[str]:
+    """Why an IAM statement grants more than the named resources it needs ([] if it doesn't)."""
+    if "NotAction" in statement or "NotResource" in statement:
+        return ["uses NotAction/NotResource"]
+    if statement.get("Effect") != "Allow":
+        return []
+    actions = [str(a).lower() for a in as_list(statement.get("Action", []))]
+    granted = as_list(statement.get("Resource", []))
+    problems = []
+    if "*" in actions:
+        problems.append("grants Action '*'")
+    if "*" in granted:
+        broad = [
+            a for a in actions if not any(fnmatchcase(a, p) for p in NO_RESOURCE_LEVEL_ACTIONS)
+        ]
+        if broad:
+            problems.append(f"grants {broad} on Resource '*'")
+    if any(a.split(":")[0] in SCOPED_SERVICES for a in actions):
+        unnamed = [r for r in granted if not referenced_ids(r) & logical_ids]
+        if unnamed:
+            problems.append(f"grants {actions} on {unnamed}, which name no template resource")
+    return problems
+
+
+def fires_on_first_message(alarm: Mapping[str, Any]) -> bool:
+    threshold = float(alarm.get("Threshold", 0))
+    operator = alarm.get("ComparisonOperator")
+    return threshold <= 1 and (
+        operator == "GreaterThanOrEqualToThreshold"
+        or (operator == "GreaterThanThreshold" and threshold < 1)
+    )
+
+
+def http_routes(template: Mapping[str, Any]) -> dict[tuple[str, str, str], str | None]:
+    """(api, METHOD, /path) → the function its Lambda integration invokes."""
+    routes = {}
+    for api_id, api in resources(template, "AWS::ApiGatewayV2::Api").items():
+        for path, operations in props(api).get("Body", {}).get("paths", {}).items():
+            for method, operation in operations.items():
+                uri = json.dumps(operation.get("x-amazon-apigateway-integration", {}).get("uri"))
+                invoked = re.search(r"/functions/\$\{(\w+)\.Arn\}/invocations", uri)
+                routes[(api_id, method.upper(), path)] = invoked.group(1) if invoked else None
+    return routes
+
+
+def may_invoke(permission: Mapping[str, Any], api: str, method: str, path: str) -> bool:
+    """Whether a Lambda permission lets this HTTP API invoke the function on the route."""
+    source = permission.get("SourceArn", {}).get("Fn::Sub")
+    if permission.get("Principal") != "apigateway.amazonaws.com" or source is None:
+        return False
+    text, variables = source if isinstance(source, list) else (source, {})
+    if variables.get("__ApiId__") != {"Ref": api} and f"${{{api}}}" not in text:
+        return False
+    route_pattern = text.split("/", 2)[2]  # after ".../${ApiId}/${Stage}/"
+    concrete_path = re.sub(r"\{[^}]+\}", "example", path)
+    return fnmatchcase(f"{method}{concrete_path}", route_pattern)
+
+
+def string_leaves(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in string_leaves(item)]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in string_leaves(item)]
+    return []
+
+
+# ------------------------------------------------------------------ cfn-lint
+
+
+def test_template_is_cfn_lint_clean_in_every_region() -> None:
+    # Given template.yaml, which anyone may deploy (or install from SAR) in any region
+    # When cfn-lint checks it against every region's resource specs
+    matches = lint_file(TEMPLATE, ManualArgs(regions=REGIONS))
+    # Then it finds nothing
+    assert matches == [], "\n".join(str(match) for match in matches)
+
+
+# ------------------------------------------------------------------ SQS event sources
+
+
+@pytest.fixture(scope="module")
+def sqs_mappings(cfn: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    mappings = sqs_event_source_mappings(cfn)
+    if not mappings:
+        pytest.skip(
+            "no SQS-triggered function yet: the transformed template has 0 "
+            "AWS::Lambda::EventSourceMapping from SQS, so there are no mapping "
+            "properties to check"
+        )
+    return mappings
+
+
+def test_every_sqs_event_in_the_source_becomes_a_checked_event_source_mapping(
+    source: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    # Given the SQS events declared on functions (the checks below skip only if there are none)
+    declared = [
+        event
+        for function in resources(source, "AWS::Serverless::Function").values()
+        for event in props(function).get("Events", {}).values()
+        if event.get("Type") == "SQS"
+    ]
+    declared += list(sqs_event_source_mappings(source).values())
+    # When the transform has run
+    mappings = sqs_event_source_mappings(cfn)
+    # Then each one is an SQS mapping the per-mapping checks see
+    assert len(mappings) == len(declared), sorted(mappings)
+
+
+def test_sqs_event_sources_report_batch_item_failures_with_bounded_concurrency(
+    sqs_mappings: dict[str, dict[str, Any]],
+) -> None:
+    problems = []
+    for mapping_id, mapping in sqs_mappings.items():
+        properties = props(mapping)
+        if properties.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
+            problems.append(f"{mapping_id}: FunctionResponseTypes is not [ReportBatchItemFailures]")
+        concurrency = properties.get("ScalingConfig", {}).get("MaximumConcurrency")
+        if not isinstance(concurrency, int) or concurrency < 2:
+            problems.append(f"{mapping_id}: ScalingConfig.MaximumConcurrency {concurrency!r} < 2")
+    assert not problems, "\n".join(problems)
+
+
+def test_queues_feeding_a_function_stay_invisible_for_six_function_timeouts(
+    cfn: dict[str, Any], sqs_mappings: dict[str, dict[str, Any]]
+) -> None:
+    # Given each SQS event source and the function it invokes
+    queues = resources(cfn, "AWS::SQS::Queue")
+    functions = resources(cfn, "AWS::Lambda::Function")
+    problems = []
+    for mapping_id, mapping in sqs_mappings.items():
+        queue_id = target_of(props(mapping)["EventSourceArn"])
+        function_id = function_behind(cfn, props(mapping)["FunctionName"])
+        if queue_id not in queues or function_id is None:
+            problems.append(f"{mapping_id}: its queue or function is not in the template")
+            continue
+        timeout = props(functions[function_id]).get("Timeout", LAMBDA_DEFAULT_TIMEOUT)
+        visibility = props(queues[queue_id]).get(
+            "VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT
+        )
+        # Then a batch still being processed (or retried after throttling) is not redelivered
+        if int(visibility) < 6 * int(timeout):
+            problems.append(
+                f"{queue_id}: VisibilityTimeout {visibility} < 6 x {function_id} Timeout {timeout}"
+            )
+    assert not problems, "\n".join(problems)
+
+
+def test_sqs_triggered_functions_have_no_async_dead_letter_queue(
+    cfn: dict[str, Any], sqs_mappings: dict[str, dict[str, Any]]
+) -> None:
+    # A function DLQ only catches async invokes: for SQS it would hide the queue's own redrive.
+    functions = resources(cfn, "AWS::Lambda::Function")
+    consumers = {function_behind(cfn, props(m)["FunctionName"]) for m in sqs_mappings.values()}
+    with_dlq = sorted(
+        str(f) for f in consumers if "DeadLetterConfig" in props(functions.get(str(f), {}))
+    )
+    assert with_dlq == [], f"DeadLetterQueue set on SQS-triggered {with_dlq}"
+
+
+# ------------------------------------------------------------------ queues
+
+
+def test_redriven_queues_move_messages_to_a_longer_lived_dlq_after_five_receives(
+    cfn: dict[str, Any],
+) -> None:
+    # Given the queues with a RedrivePolicy
+    queues = resources(cfn, "AWS::SQS::Queue")
+    targets = redrive_targets(cfn)
+    assert {queue: dlq for queue, (dlq, _) in targets.items()} == {
+        "PaymentEventsQueue": "PaymentEventsDLQ",
+        "PostbackQueue": "PostbackDLQ",
+    }
+    problems = []
+    for queue_id, (dlq_id, max_receive_count) in targets.items():
+        # Then a message is retried at least 5 times before it is set aside
+        if max_receive_count < 5:
+            problems.append(f"{queue_id}: maxReceiveCount {max_receive_count} < 5")
+        # And it does not expire in the DLQ before it would have in its source queue
+        retention = props(queues[queue_id]).get("MessageRetentionPeriod", SQS_DEFAULT_RETENTION)
+        dlq_retention = props(queues[str(dlq_id)]).get(
+            "MessageRetentionPeriod", SQS_DEFAULT_RETENTION
+        )
+        if int(dlq_retention) <= int(retention):
+            problems.append(f"{dlq_id}: retention {dlq_retention} <= {queue_id}'s {retention}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_queue_is_a_dlq_or_redrives_to_one(cfn: dict[str, Any]) -> None:
+    queues = set(resources(cfn, "AWS::SQS::Queue"))
+    targets = redrive_targets(cfn)
+    dlqs = {dlq for dlq, _ in targets.values()}
+    assert queues >= {"PaymentEventsQueue", "PaymentEventsDLQ", "PostbackQueue", "PostbackDLQ"}
+    assert sorted(queues - dlqs - set(targets)) == []
+
+
+def test_every_dlq_raises_an_alarm_on_its_first_message(cfn: dict[str, Any]) -> None:
+    # Given the queues that some RedrivePolicy sends failed messages to
+    dlqs = sorted(str(dlq) for dlq, _ in redrive_targets(cfn).values())
+    assert dlqs == ["PaymentEventsDLQ", "PostbackDLQ"]
+    alarms = [props(a) for a in resources(cfn, "AWS::CloudWatch::Alarm").values()]
+    missing = []
+    for dlq in dlqs:
+        # When one message lands there, Then an alarm with somewhere to notify goes off
+        watching = [
+            alarm
+            for alarm in alarms
+            if alarm.get("Namespace") == "AWS/SQS"
+            and alarm.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            and {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}
+            in alarm.get("Dimensions", [])
+            and fires_on_first_message(alarm)
+            and alarm.get("AlarmActions")
+        ]
+        if not watching:
+            missing.append(dlq)
+    assert missing == [], f"no depth alarm (threshold <= 1, with AlarmActions) for {missing}"
+
+
+def test_every_queue_is_encrypted_at_rest(cfn: dict[str, Any]) -> None:
+    queues = resources(cfn, "AWS::SQS::Queue")
+    assert len(queues) >= 4
+    unencrypted = sorted(
+        queue_id
+        for queue_id, queue in queues.items()
+        if props(queue).get("SqsManagedSseEnabled") is not True
+        and not props(queue).get("KmsMasterKeyId")
+    )
+    assert unencrypted == []
+
+
+def test_alarm_notifications_can_be_published_to_their_topic(cfn: dict[str, Any]) -> None:
+    topics = resources(cfn, "AWS::SNS::Topic")
+    keys = resources(cfn, "AWS::KMS::Key")
+    action_topics = {
+        str(target_of(action))
+        for alarm in resources(cfn, "AWS::CloudWatch::Alarm").values()
+        for action in props(alarm).get("AlarmActions", [])
+        if target_of(action) in topics
+    }
+    assert action_topics
+    problems = []
+    for topic_id in sorted(action_topics):
+        key = props(topics[topic_id]).get("KmsMasterKeyId")
+        if key is None:
+            continue
+        key_id = target_of(key)
+        key_policy = json.dumps(props(keys[key_id]).get("KeyPolicy")) if key_id in keys else ""
+        if "cloudwatch.amazonaws.com" not in key_policy:
+            problems.append(f"{topic_id}: key {key!r} does not let CloudWatch publish")
+    assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------ IAM
+
+
+@pytest.mark.parametrize(
+    ("statement", "allowed"),
+    [
+        # X-Ray has no resource-level permissions: "*" is the only way to grant it
+        ({"Effect": "Allow", "Action": ["xray:PutTraceSegments"], "Resource": "*"}, True),
+        ({"Effect": "Allow", "Action": "sqs:SendMessage*", "Resource": "*"}, False),
+        ({"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": ["*"]}, False),
+        ({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}, False),
+        (
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:Query",
+                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:*:*:table/*"},
+            },
+            False,
+        ),
+        (
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:Query",
+                "Resource": {
+                    "Fn::Sub": ["arn:aws:dynamodb:::table/${t}/index/*", {"t": {"Ref": "T"}}]
+                },
+            },
+            True,
+        ),
+    ],
+)
+def test_policy_check_allows_wildcards_only_where_iam_has_no_resource_scoping(
+    statement: dict[str, Any], allowed: bool
+) -> None:
+    assert (statement_problems(statement, {"T"}) == []) is allowed
+
+
+def test_function_role_statements_name_the_resources_they_touch(cfn: dict[str, Any]) -> None:
+    # Given every Lambda function's execution role
+    roles = function_roles(cfn)
+    assert "StripeWebhookFunction" in roles
+    logical_ids = set(cfn["Resources"])
+    problems, checked = [], 0
+    for function_id, role in roles.items():
+        if role is None:
+            problems.append(f"{function_id}: execution role is not in the template")
+            continue
+        # Then each inline statement is scoped to the template's own queue / table / secret
+        for policy in props(role).get("Policies", []):
+            for statement in as_list(policy["PolicyDocument"].get("Statement", [])):
+                checked += 1
+                problems += [
+                    f"{function_id} {policy['PolicyName']}: {problem}"
+                    for problem in statement_problems(statement, logical_ids)
+                ]
+    assert checked > 0
+    assert not problems, "\n".join(problems)
+
+
+def test_function_roles_attach_only_the_lambda_managed_policies(cfn: dict[str, Any]) -> None:
+    functions = resources(cfn, "AWS::Lambda::Function")
+    problems = []
+    for function_id, role in function_roles(cfn).items():
+        attached = [str(arn) for arn in props(role or {}).get("ManagedPolicyArns", [])]
+        names = {arn.removeprefix(AWS_MANAGED_POLICY) for arn in attached}
+        if unexpected := sorted(names - ALLOWED_MANAGED_POLICIES):
+            problems.append(f"{function_id}: unexpected managed policies {unexpected}")
+        # X-Ray's wildcard grant arrives only through its write-only managed policy
+        traced = props(functions[function_id]).get("TracingConfig", {}).get("Mode") == "Active"
+        if traced and "AWSXrayWriteOnlyAccess" not in names:
+            problems.append(f"{function_id}: traced without AWSXrayWriteOnlyAccess")
+    assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------ functions
+
+
+def test_every_function_runs_python_3_12_or_newer_on_arm64(cfn: dict[str, Any]) -> None:
+    functions = resources(cfn, "AWS::Lambda::Function")
+    assert "StripeWebhookFunction" in functions
+    problems = []
+    for function_id, function in functions.items():
+        runtime = str(props(function).get("Runtime"))
+        version = re.fullmatch(r"python3\.(\d+)", runtime)
+        if version is None or int(version.group(1)) < 12:
+            problems.append(f"{function_id}: Runtime {runtime}")
+        if props(function).get("Architectures") != ["arm64"]:
+            problems.append(f"{function_id}: Architectures {props(function).get('Architectures')}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_function_layer_is_built_for_its_runtime_and_architecture(
+    cfn: dict[str, Any],
+) -> None:
+    layers = resources(cfn, "AWS::Lambda::LayerVersion")
+    problems, checked = [], 0
+    for function_id, function in resources(cfn, "AWS::Lambda::Function").items():
+        for layer in props(function).get("Layers", []):
+            layer_props = props(layers.get(str(target_of(layer)), {}))
+            checked += 1
+            if props(function)["Runtime"] not in layer_props.get("CompatibleRuntimes", []):
+                problems.append(f"{function_id}: layer {layer} lacks {props(function)['Runtime']}")
+            if not set(props(function)["Architectures"]) <= set(
+                layer_props.get("CompatibleArchitectures", [])
+            ):
+                problems.append(f"{function_id}: layer {layer} is not built for its architecture")
+    assert checked > 0
+    assert not problems, "\n".join(problems)
+
+
+def test_no_function_environment_holds_a_secret_value(cfn: dict[str, Any]) -> None:
+    # Given each function's environment, with parameter defaults for what it Refs
+    parameters = cfn.get("Parameters", {})
+    secrets = set(resources(cfn, "AWS::SecretsManager::Secret"))
+    problems, secret_named = [], 0
+    for function_id, function in resources(cfn, "AWS::Lambda::Function").items():
+        variables = props(function).get("Environment", {}).get("Variables", {})
+        for name, value in variables.items():
+            where = f"{function_id} {name}"
+            # Then a SECRET/TOKEN/KEY variable only names or points at the secret
+            if SECRET_LOOKING_NAME.search(name):
+                secret_named += 1
+                target = target_of(value)
+                # A plain, echoed parameter is a setting (e.g. a metadata key *name*);
+                # secrets never travel as parameters, so a NoEcho one is a finding.
+                is_setting = target in parameters and not parameters[target].get("NoEcho")
+                if target is not None and target not in secrets and not is_setting:
+                    problems.append(f"{where}: refers to {target}, not a Secrets Manager secret")
+                elif target is None and not isinstance(value, str):
+                    problems.append(f"{where}: {value!r} is neither a secret reference nor a name")
+            # And no variable carries a Stripe key or webhook secret, literally or by default
+            defaults = [parameters.get(p, {}).get("Default") for p in referenced_ids(value)]
+            for leaf in string_leaves(value) + [str(d) for d in defaults if d is not None]:
+                if SECRET_LOOKING_VALUE.match(leaf):
+                    problems.append(f"{where}: holds a {leaf.split('_')[0]}_… value")
+    assert secret_named > 0
+    assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------ tables
+
+
+def test_every_table_is_on_demand_with_point_in_time_recovery(cfn: dict[str, Any]) -> None:
+    tables = resources(cfn, "AWS::DynamoDB::Table")
+    assert set(tables) >= {"AttributionTable", "LedgerTable", "IdempotencyTable"}
+    problems = []
+    for table_id, table in tables.items():
+        if props(table).get("BillingMode") != "PAY_PER_REQUEST":
+            problems.append(f"{table_id}: BillingMode {props(table).get('BillingMode')}")
+        recovery = props(table).get("PointInTimeRecoverySpecification", {})
+        if recovery.get("PointInTimeRecoveryEnabled") is not True:
+            problems.append(f"{table_id}: point-in-time recovery is off")
+    assert not problems, "\n".join(problems)
+
+
+def test_only_expiring_tables_have_ttl_on_their_expiry_attribute(cfn: dict[str, Any]) -> None:
+    ttl = {
+        table_id: props(table)["TimeToLiveSpecification"].get("AttributeName")
+        for table_id, table in resources(cfn, "AWS::DynamoDB::Table").items()
+        if props(table).get("TimeToLiveSpecification", {}).get("Enabled") is True
+    }
+    assert ttl == {"AttributionTable": "expires_at", "IdempotencyTable": "expiration"}
+
+
+# ------------------------------------------------------------------ HTTP API and outputs
+
+
+def test_http_api_routes_stripe_webhooks_to_the_webhook_function(cfn: dict[str, Any]) -> None:
+    # Given the HTTP API as the transform writes it (an OpenAPI body)
+    routes = http_routes(cfn)
+    permissions = [props(p) for p in resources(cfn, "AWS::Lambda::Permission").values()]
+    for method, path in [("POST", "/stripe/webhook"), ("POST", "/stripe/webhook/{account}")]:
+        # Then each Stripe endpoint invokes StripeWebhookFunction
+        assert routes.get(("HttpApi", method, path)) == "StripeWebhookFunction", (method, path)
+        # And API Gateway is allowed to invoke it there (or callers would get a 500)
+        assert any(
+            p.get("FunctionName") == {"Ref": "StripeWebhookFunction"}
+            and may_invoke(p, "HttpApi", method, path)
+            for p in permissions
+        ), f"no lambda:InvokeFunction permission for {method} {path}"
+
+
+def test_outputs_point_at_what_the_user_configures(cfn: dict[str, Any]) -> None:
+    outputs = cfn.get("Outputs", {})
+    expected = {
+        "PaymentEventsQueueUrl": {"Ref": "PaymentEventsQueue"},
+        "PostbackQueueUrl": {"Ref": "PostbackQueue"},
+        "AttributionTableName": {"Ref": "AttributionTable"},
+        "LedgerTableName": {"Ref": "LedgerTable"},
+        "BridgeSecretArn": {"Ref": "BridgeSecret"},
+    }
+    assert {name: outputs.get(name, {}).get("Value") for name in expected} == expected
+    webhook_url = outputs.get("WebhookUrl", {}).get("Value", {}).get("Fn::Sub", "")
+    assert webhook_url.startswith("https://${HttpApi}.execute-api.")
+    assert webhook_url.endswith("/stripe/webhook")
