@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from stripe_everflow.emails import redact_emails
 from tests.integration.conftest import Aws
 from tests.support import (
     EU_SECRET,
@@ -45,7 +46,8 @@ def test_genuine_event_is_answered_200_and_queued_once(webhook: ModuleType, aws:
     # Then it is acknowledged and exactly one message holds it
     assert (status, answer["status"], answer["event_id"]) == (200, "accepted", event["id"])
     [message] = aws.drain("PaymentEventsQueue")
-    assert message["Body"]["event"] == event
+    assert message["Body"]["event"] == redact_emails(event, "test-email-hash-key")
+    assert "jenny.rosen@example.com" not in json.dumps(message["Body"])
     assert message["Body"]["account"] == "default"
     assert message["MessageAttributes"]["event_type"]["StringValue"] == "invoice.paid"
 

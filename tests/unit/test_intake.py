@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from stripe_everflow.config import SQS_MAX_MESSAGE_BYTES, WebhookSettings, parse_event_types
+from stripe_everflow.emails import email_hash, redact_emails
 from stripe_everflow.errors import (
     BodyNotJsonError,
     NotStripeEventError,
@@ -95,8 +96,14 @@ def test_accepted_event_is_queued_with_its_account_and_envelope() -> None:
         "source": "webhook",
         "account": "default",
         "received_at": NOW,
-        "event": event,
+        "event": redact_emails(event, "test-email-hash-key"),
     }
+    # and no email travels in it: each is a keyed hash the matcher can still match on
+    assert "jenny.rosen@example.com" not in json.dumps(message)
+    invoice = message["event"]["data"]["object"]
+    assert invoice["customer_email"] == "emailhash:" + email_hash(
+        "jenny.rosen@example.com", "test-email-hash-key"
+    )
     assert attributes == {
         "event_id": event["id"],
         "event_type": "invoice.paid",
@@ -278,3 +285,19 @@ def test_unreadable_secret_surfaces_as_secret_unavailable() -> None:
     body = body_of(stripe_event("basil", "invoice.paid.first"))
     with pytest.raises(SecretUnavailableError, match="ConnectionError"):
         accept(body, sign(body, TEST_SECRET, NOW), secret=CachedSecret(broken, max_age=300))
+
+
+def test_emails_stay_plain_when_everflow_email_attribution_needs_them() -> None:
+    settings = WebhookSettings("bridge", "https://queue", keep_plain_emails=True)
+    event = stripe_event("basil", "invoice.paid.first")
+    body = body_of(event)
+    sender = RecordingSender()
+    accept(body, sign(body, TEST_SECRET, NOW), sender=sender, settings=settings)
+    assert sender.sent[0][0]["event"] == event
+
+
+def test_missing_email_hash_key_answers_retryable_rather_than_leaking() -> None:
+    store = SecretStore(document=bridge_secret(email_hash_key=None))
+    body = body_of(stripe_event("basil", "invoice.paid.first"))
+    with pytest.raises(SecretUnavailableError, match="email_hash_key"):
+        accept(body, sign(body, TEST_SECRET, NOW), store=store)

@@ -61,56 +61,6 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def parse_event_types(raw: str) -> frozenset[str]:
-    """Read a comma-separated allow-list; empty means the default list.
-
-    Raises ConfigurationError for an entry that cannot be a Stripe event type.
-    """
-    entries = {item.strip() for item in raw.split(",") if item.strip()}
-    if not entries:
-        return DEFAULT_ALLOWED_EVENT_TYPES
-    for entry in entries:
-        if entry != "*" and ("." not in entry or " " in entry):
-            raise ConfigurationError(f"ALLOWED_EVENT_TYPES holds {entry!r}, not an event type")
-    return frozenset(entries)
-
-
-@dataclass(frozen=True)
-class WebhookSettings:
-    """Settings of StripeWebhookFunction."""
-
-    secret_name: str
-    payment_events_queue_url: str
-    allowed_event_types: frozenset[str] = DEFAULT_ALLOWED_EVENT_TYPES
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    signature_tolerance_seconds: int = DEFAULT_SIGNATURE_TOLERANCE_SECONDS
-    secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> WebhookSettings:
-        """Build the settings; raises ConfigurationError naming the first bad variable."""
-        max_body = _positive_int(environ, "MAX_WEBHOOK_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
-        if max_body > SQS_MAX_MESSAGE_BYTES:
-            raise ConfigurationError(
-                f"MAX_WEBHOOK_BODY_BYTES must be at most {SQS_MAX_MESSAGE_BYTES} (the SQS limit)"
-            )
-        return cls(
-            secret_name=_require(environ, "BRIDGE_SECRET_NAME"),
-            payment_events_queue_url=_require(environ, "PAYMENT_EVENTS_QUEUE_URL"),
-            allowed_event_types=parse_event_types(environ.get("ALLOWED_EVENT_TYPES", "")),
-            max_body_bytes=max_body,
-            signature_tolerance_seconds=_positive_int(
-                environ, "SIGNATURE_TOLERANCE_SECONDS", DEFAULT_SIGNATURE_TOLERANCE_SECONDS
-            ),
-            secret_max_age_seconds=_positive_int(
-                environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS
-            ),
-        )
-
-    def allows(self, event_type: str) -> bool:
-        return "*" in self.allowed_event_types or event_type in self.allowed_event_types
-
-
 def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
     value = environ.get(name, "").strip() or default
     if value not in choices:
@@ -140,6 +90,60 @@ def _non_negative_int(environ: Mapping[str, str], name: str, default: int) -> in
     if value < 0:
         raise ConfigurationError(f"{name} must be 0 or more, got {value}")
     return value
+
+
+def parse_event_types(raw: str) -> frozenset[str]:
+    """Read a comma-separated allow-list; empty means the default list.
+
+    Raises ConfigurationError for an entry that cannot be a Stripe event type.
+    """
+    entries = {item.strip() for item in raw.split(",") if item.strip()}
+    if not entries:
+        return DEFAULT_ALLOWED_EVENT_TYPES
+    for entry in entries:
+        if entry != "*" and ("." not in entry or " " in entry):
+            raise ConfigurationError(f"ALLOWED_EVENT_TYPES holds {entry!r}, not an event type")
+    return frozenset(entries)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Settings of StripeWebhookFunction."""
+
+    secret_name: str
+    payment_events_queue_url: str
+    allowed_event_types: frozenset[str] = DEFAULT_ALLOWED_EVENT_TYPES
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    signature_tolerance_seconds: int = DEFAULT_SIGNATURE_TOLERANCE_SECONDS
+    secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
+    # Emails are replaced by keyed hashes before queueing, unless Everflow's email
+    # attribution needs the address itself (EVERFLOW_EMAIL_ATTRIBUTION).
+    keep_plain_emails: bool = False
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> WebhookSettings:
+        """Build the settings; raises ConfigurationError naming the first bad variable."""
+        max_body = _positive_int(environ, "MAX_WEBHOOK_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+        if max_body > SQS_MAX_MESSAGE_BYTES:
+            raise ConfigurationError(
+                f"MAX_WEBHOOK_BODY_BYTES must be at most {SQS_MAX_MESSAGE_BYTES} (the SQS limit)"
+            )
+        return cls(
+            secret_name=_require(environ, "BRIDGE_SECRET_NAME"),
+            payment_events_queue_url=_require(environ, "PAYMENT_EVENTS_QUEUE_URL"),
+            allowed_event_types=parse_event_types(environ.get("ALLOWED_EVENT_TYPES", "")),
+            max_body_bytes=max_body,
+            signature_tolerance_seconds=_positive_int(
+                environ, "SIGNATURE_TOLERANCE_SECONDS", DEFAULT_SIGNATURE_TOLERANCE_SECONDS
+            ),
+            secret_max_age_seconds=_positive_int(
+                environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS
+            ),
+            keep_plain_emails=_flag(environ, "EVERFLOW_EMAIL_ATTRIBUTION", False),
+        )
+
+    def allows(self, event_type: str) -> bool:
+        return "*" in self.allowed_event_types or event_type in self.allowed_event_types
 
 
 DEFAULT_CLICK_METADATA_KEY = "everflow_transaction_id"

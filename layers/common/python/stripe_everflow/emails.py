@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from typing import Any
 
 from stripe_everflow.errors import ClickFieldError
 
@@ -32,11 +33,34 @@ def email_hash(email: str, key: str) -> str:
     return hmac.new(key.encode("utf-8"), email.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+# A redacted email in a payload: "emailhash:" + the hex HMAC of the normalized address.
+REDACTED_PREFIX = "emailhash:"
+
+
 def try_email_hash(raw: str | None, key: str) -> str | None:
-    """Hash a payload's email if it is one; None for missing or malformed values."""
+    """Hash a payload's email if it is one (or read an already redacted one); None for
+    missing or malformed values."""
     if not raw:
         return None
+    if raw.startswith(REDACTED_PREFIX):
+        return raw[len(REDACTED_PREFIX) :]
     try:
         return email_hash(normalize_email(raw), key)
     except ClickFieldError:
         return None
+
+
+def redact_emails(value: Any, key: str) -> Any:
+    """A copy of a JSON value with every string that is an email address replaced by
+    ``emailhash:<hmac>`` — whatever field holds it (customer_email, billing_details,
+    receipt_email, previous_attributes…), so matching still works and no queue or
+    table ever holds the address."""
+    if isinstance(value, dict):
+        return {name: redact_emails(item, key) for name, item in value.items()}
+    if isinstance(value, list):
+        return [redact_emails(item, key) for item in value]
+    if isinstance(value, str) and "@" in value:
+        candidate = value.strip().lower()
+        if len(candidate) <= MAX_EMAIL_LENGTH and _EMAIL.match(candidate):
+            return REDACTED_PREFIX + email_hash(candidate, key)
+    return value

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from stripe_everflow.config import SQS_MAX_MESSAGE_BYTES, WebhookSettings
+from stripe_everflow.emails import redact_emails
 from stripe_everflow.errors import (
     BodyNotJsonError,
     PayloadTooLargeError,
+    SecretUnavailableError,
     SignatureMismatchError,
     UnknownAccountError,
 )
@@ -46,6 +48,13 @@ class PaymentEventSender(Protocol):
     def send(self, body: str, attributes: dict[str, str]) -> str:
         """Send one message and return its id; raise QueueUnavailableError on failure."""
         ...
+
+
+def _email_hash_key(secret: CachedSecret) -> str:
+    key = secret.get().email_hash_key
+    if not key:
+        raise SecretUnavailableError("email_hash_key is missing from the bridge secret")
+    return key
 
 
 def _find_account(secret: CachedSecret, name: str) -> StripeAccount:
@@ -114,6 +123,8 @@ def accept_stripe_webhook(
         return IntakeOutcome("ignored", summary.id, summary.type, reason="livemode_mismatch")
     if not settings.allows(summary.type):
         return IntakeOutcome("ignored", summary.id, summary.type, reason="event_type_not_handled")
+    if not settings.keep_plain_emails:
+        event = redact_emails(event, _email_hash_key(secret))
     message = PaymentEventMessage(
         account=account.name, source="webhook", received_at=int(now), event=event
     )

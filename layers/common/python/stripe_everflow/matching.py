@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from stripe_everflow.attribution import StoredClick, choose_click
 from stripe_everflow.classify import CarriedClick, Classification, ClassifySettings, classify_event
 from stripe_everflow.config import MatchSettings
-from stripe_everflow.emails import try_email_hash
+from stripe_everflow.emails import REDACTED_PREFIX, redact_emails, try_email_hash
 from stripe_everflow.errors import SecretUnavailableError, UnknownAccountError
 from stripe_everflow.jobs import ClickTarget, EmailTarget, PostbackJob
 from stripe_everflow.messages import IncomingEvent, read_incoming_event
@@ -238,7 +238,7 @@ class Matcher:
                     else "email_last_touch"
                 )
                 return self._pinned(account, customer, click, matched, now)
-            if self.settings.email_attribution and email:
+            if self.settings.email_attribution and email and not email.startswith(REDACTED_PREFIX):
                 return EmailTarget(email.strip().lower())
         return None
 
@@ -297,8 +297,15 @@ class Matcher:
         else:
             return outcome("ignored", reason="no_email_or_customer")
         now = int(self.clock())
+        # Parked messages are stored with their emails replaced by keyed hashes.
+        redacted = IncomingEvent(
+            account=incoming.account,
+            source=incoming.source,
+            event=redact_emails(incoming.event, hash_key),
+            received_at=incoming.received_at,
+        )
         self.store.park(
-            pk, incoming.event_id, incoming.replay(now), now + self.settings.parked_ttl_days * DAY
+            pk, incoming.event_id, redacted.replay(now), now + self.settings.parked_ttl_days * DAY
         )
         # A click registered between our read and the park would not find this
         # payment: look once more, consistently, and replay at once if it is there.

@@ -1,0 +1,104 @@
+"""Drives ClickIntakeFunction and MatchPaymentFunction in process, as their triggers
+would: HTTP API events for /clicks, SQS batches for the matcher (with replays from
+PaymentEventsQueue fed back), jobs read from PostbackQueue."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from tests.integration.conftest import Aws
+from tests.support import LambdaContext, load_function
+
+
+def sqs_record(body: str, message_id: str | None = None) -> dict[str, Any]:
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": "handle",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:PaymentEventsQueue",
+        "awsRegion": "us-east-1",
+    }
+
+
+def intake_message(event: dict[str, Any], account: str = "default") -> str:
+    return json.dumps(
+        {
+            "schema": "stripe-event/1",
+            "source": "webhook",
+            "account": account,
+            "received_at": int(time.time()),
+            "event": event,
+        }
+    )
+
+
+@dataclass
+class Pipeline:
+    aws: Aws
+    match: ModuleType
+    clicks: ModuleType
+    match_deps: Any
+    click_deps: Any
+    token: str = "test-click-token"
+
+    def post_clicks(self, body: Any, token: str | None = None) -> tuple[int, dict[str, Any]]:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        event = {
+            "version": "2.0",
+            "routeKey": "POST /clicks",
+            "rawPath": "/clicks",
+            "headers": {
+                "content-type": "application/json",
+                "authorization": f"Bearer {token or self.token}",
+            },
+            "requestContext": {"http": {"method": "POST", "path": "/clicks"}},
+            "body": raw.decode("utf-8"),
+            "isBase64Encoded": False,
+        }
+        answer = self.clicks.handle(event, self.click_deps)
+        return answer["statusCode"], json.loads(answer["body"])
+
+    def deliver(self, *bodies: str) -> dict[str, Any]:
+        """One SQS batch to the matcher; returns its batch response."""
+        event = {"Records": [sqs_record(body) for body in bodies]}
+        return dict(self.match.handle(event, LambdaContext(), self.match_deps))
+
+    def deliver_events(self, *events: dict[str, Any], account: str = "default") -> dict[str, Any]:
+        return self.deliver(*(intake_message(event, account) for event in events))
+
+    def run_replays(self) -> int:
+        """Feed what the bridge put back on PaymentEventsQueue (replayed parked payments)."""
+        messages = self.aws.drain("PaymentEventsQueue")
+        if messages:
+            self.deliver(*(json.dumps(m["Body"]) for m in messages))
+        return len(messages)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return [m["Body"] for m in self.aws.drain("PostbackQueue")]
+
+
+def build_pipeline(aws: Aws, monkeypatch: Any, **env: str) -> Pipeline:
+    for function in ("MatchPaymentFunction", "ClickIntakeFunction"):
+        for name, value in aws.function_environment(function).items():
+            monkeypatch.setenv(name, value)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    match, clicks = load_function("match_payment"), load_function("click_intake")
+    import os
+
+    return Pipeline(
+        aws=aws,
+        match=match,
+        clicks=clicks,
+        match_deps=match.Dependencies.from_environ(os.environ),
+        click_deps=clicks.Dependencies.from_environ(os.environ),
+    )

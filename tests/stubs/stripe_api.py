@@ -1,0 +1,96 @@
+"""A local stand-in for the two Stripe API reads the matcher makes, on 127.0.0.1.
+
+GET /v1/customers/{id} and GET /v1/invoice_payments?payment[payment_intent]=…,
+answered from what the test put in ``customers`` / ``invoice_payments``; every
+request is recorded (path, query, Authorization) so tests can assert on them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class StripeApiStub:
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # payment intent id → invoice id
+    invoice_payments: dict[str, str] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        if path.startswith("/v1/customers/"):
+            customer_id = path.rsplit("/", 1)[1]
+            if customer_id not in self.customers:
+                return 404, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "resource_missing",
+                        "message": f"No such customer: '{customer_id}'",
+                    }
+                }
+            return 200, {"id": customer_id, "object": "customer", **self.customers[customer_id]}
+        if path == "/v1/invoice_payments":
+            intent = query.get("payment[payment_intent]", [""])[0]
+            data = []
+            if intent in self.invoice_payments:
+                data.append(
+                    {
+                        "id": f"inpay_{intent}",
+                        "object": "invoice_payment",
+                        "invoice": self.invoice_payments[intent],
+                        "payment": {"type": "payment_intent", "payment_intent": intent},
+                    }
+                )
+            return 200, {
+                "object": "list",
+                "data": data,
+                "has_more": False,
+                "url": "/v1/invoice_payments",
+            }
+        return 404, {"error": {"type": "invalid_request_error", "message": "unknown path"}}
+
+
+@contextmanager
+def running_stripe_stub() -> Iterator[StripeApiStub]:
+    stub = StripeApiStub()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            split = urlsplit(self.path)
+            query = parse_qs(split.query)
+            stub.requests.append(
+                {
+                    "path": split.path,
+                    "query": query,
+                    "authorization": self.headers.get("authorization"),
+                }
+            )
+            status, payload = stub.answer(split.path, query)
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.send_header("request-id", "req_stub")
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield stub
+    finally:
+        server.shutdown()
+        server.server_close()
