@@ -7,6 +7,7 @@ runs the sections in order and prints all rows as one table.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import statistics
 import sys
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +29,11 @@ INVOICE_PAID_EVENT = PROJECT_ROOT / "events" / "stripe" / "basil" / "invoice.pai
 WEBHOOK_SECRET = "whsec_bench"
 SECRET_NAME = "bench/stripe-everflow-bridge"
 SECRET_JSON = json.dumps(
-    {"stripe_accounts": {"default": {"livemode": False, "webhook_secrets": [WEBHOOK_SECRET]}}}
+    {
+        "stripe_accounts": {"default": {"livemode": False, "webhook_secrets": [WEBHOOK_SECRET]}},
+        "email_hash_key": "bench-email-hash-key",
+        "click_intake_token": "bench-click-token",
+    }
 )
 
 # The shared package as Lambda sees it: the layer directory on sys.path (/opt/python
@@ -142,3 +148,16 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
+
+
+def load_function_app(function_dir: str) -> ModuleType:
+    """functions/<function_dir>/app.py as its own module, as Lambda loads a handler."""
+    name = f"bench_{function_dir}_app"
+    spec = importlib.util.spec_from_file_location(
+        name, PROJECT_ROOT / "functions" / function_dir / "app.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -14,6 +14,9 @@ Sections (each a function returning rows, printed together as one table):
 * ``warm_cpu`` — CPU time of one webhook on a warm instance (a signed ~3 KB event,
   queue stubbed), through ``lambda_handler`` with Powertools, at WARNING and at INFO
   logging. Goal: ≤ 0.3 ms per event. Warm CPU is what the function is billed for.
+* ``matcher`` — MatchPaymentFunction on batches of 10 payments: DynamoDB requests per
+  batch (goal: lookups in at most 2 read requests, not one per record) and CPU per
+  event, with AWS on a moto server in another process so its CPU is not counted.
 
 Usage: ``.venv/bin/python benchmarks/run.py [--only SECTION ...] [--strict]``;
 ``--strict`` exits 1 when a goal is missed (off by default: figures from a noisy
@@ -31,9 +34,10 @@ from collections.abc import Sequence
 
 from benchlib import Row, Section
 from cold_start import cold_start
+from matcher import matcher
 from warm_cpu import warm_cpu
 
-SECTIONS: list[Section] = [cold_start, warm_cpu]
+SECTIONS: list[Section] = [cold_start, warm_cpu, matcher]
 
 COLUMNS = ("benchmark", "figure", "unit", "goal", "ratio", "verdict", "note")
 
