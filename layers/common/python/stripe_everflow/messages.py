@@ -4,10 +4,11 @@ Schema ``stripe-event/1`` (JSON)::
 
     {
       "schema": "stripe-event/1",
-      "source": "webhook",            # or "eventbridge", "replay", "backfill", "parked"
+      "source": "webhook",            # the intake that accepted it
       "account": "default",           # the Stripe account the event belongs to
       "received_at": 1767225600,      # unix seconds when the bridge accepted it
-      "event": { ...the Stripe Event, exactly as Stripe sent it... }
+      "replayed_at": 1767229200,      # only on a parked payment sent back for matching
+      "event": { ...the Stripe Event, every email replaced by "emailhash:<hmac>"... }
     }
 
 Message attributes ``event_id``, ``event_type`` and ``account`` repeat those fields
