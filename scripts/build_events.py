@@ -6,19 +6,21 @@ fields a handler happens to read, so a handler tested on them breaks on the firs
 delivery. Every object here starts as a deep copy of the example Stripe publishes in
 its OpenAPI repository (``openapi/fixtures3.json`` of github.com/stripe/openapi, MIT),
 keeps that example's field set, and only gets the values one consistent scenario needs
-(a customer subscribes through Checkout, buys once more, renews, disputes the first
-charge - the merchant wins - and gets part of the renewal refunded). Setting a field the
-fixture does not have raises, so a fixture update that renames a field fails here
-instead of silently producing a payload Stripe never sends.
+(a customer subscribes through Checkout, the merchant tags her Customer with a click id,
+she buys once more, renews, disputes the first charge - the merchant wins - and gets part
+of the renewal refunded). Setting a field the fixture does not have raises, so a fixture
+update that renames a field fails here instead of silently producing a payload Stripe
+never sends.
 
 Each event is written twice, because the bridge must read both shapes:
 
 * ``basil`` - labelled API version ``2025-03-31.basil``: the fixture's own shape (Stripe's
   latest when the fixture was taken), where Invoice and Charge no longer link directly;
-* ``legacy`` - API version ``2024-06-20``: Invoice and Charge carry their direct links
-  (``invoice.charge``, ``invoice.payment_intent``, ``invoice.subscription``,
-  ``charge.invoice``) and line items carry ``price``/``plan``. The fields that differ
-  are the ``*_BASIL_ONLY`` tuples and what ``_legacy_invoice`` / ``_legacy_line`` add.
+* ``legacy`` - API version ``2024-06-20``: Invoice, Charge and PaymentIntent carry their
+  direct links (``invoice.charge``, ``invoice.payment_intent``, ``invoice.subscription``,
+  ``charge.invoice``, ``payment_intent.invoice``) and line items carry ``price``/``plan``.
+  The fields that differ are the ``*_BASIL_ONLY`` tuples and what ``_legacy_invoice`` /
+  ``_legacy_line`` add (and the ``invoice`` of a legacy PaymentIntent).
 
 Output is deterministic (no clock, no randomness): ``--check`` fails when the files in
 ``events/`` are not what this script would write.
@@ -67,6 +69,10 @@ PAYMENT_METHOD_CONFIGURATION_ID = "pmc_1QbridgeDefault01"
 CARD_FINGERPRINT = "Qbr1dgeF1ngerpr1"
 CLICK_ID = "ef_tx_9f1c2a7b"  # Everflow transaction id carried by the Checkout Session
 CLICK_METADATA_KEY = "everflow_transaction_id"
+# A second click id, which the merchant's server writes into the Customer's metadata after
+# the sign-up (`customer.updated`): a Stripe-carried click that is not Checkout's.
+CUSTOMER_CLICK_ID = "ef_tx_meta_5d2e"
+CUSTOMER_INVOICE_PREFIX = "QBRIDGE"
 SITE_URL = "https://bridge-demo.example.com"
 
 CHECKOUT_SUBSCRIPTION_ID = "cs_test_a1QbridgeSubscribe01"
@@ -74,6 +80,8 @@ CHECKOUT_ONE_OFF_ID = "cs_test_a1QbridgeOneOffJpy01"
 ONE_OFF_PAYMENT_INTENT_ID = "pi_3QbridgeOneOff01"
 ONE_OFF_CURRENCY = "jpy"  # zero-decimal: 5000 means 5000 yen
 ONE_OFF_AMOUNT = 5000
+ONE_OFF_CHARGE_ID = "ch_3QbridgeOneOff01"
+ONE_OFF_PAYMENT_METHOD_ID = "pm_1QbridgeOneOffCard01"  # no customer: a single-use method
 
 REFUND_ID = "re_3QbridgeRenew01"
 REFUND_BALANCE_TRANSACTION_ID = "txn_3QbridgeRefund01"
@@ -88,9 +96,12 @@ DISPUTE_REINSTATEMENT_ID = "txn_1QbridgeDisputeRi01"
 
 CHECKOUT_OPENED_AT = 1767225480  # 2025-12-31T23:58:00Z
 SIGNUP_AT = 1767225590  # 2025-12-31T23:59:50Z: subscription and first invoice
+CUSTOMER_CREATED_AT = SIGNUP_AT - 2  # Checkout creates the Customer just before subscribing
+CUSTOMER_TAGGED_AT = 1767225660  # 2026-01-01T00:01:00Z: the merchant writes the click id
 RENEWAL_AT = 1769903990  # 2026-01-31T23:59:50Z: one month later
 NEXT_RENEWAL_AT = 1772323190  # 2026-02-28T23:59:50Z (anchor day 31 clamps to Feb 28)
 ONE_OFF_OPENED_AT = 1768471080  # 2026-01-15T09:58:00Z
+ONE_OFF_CONFIRMED_AT = 1768471193  # Checkout creates the PaymentIntent on confirmation
 ONE_OFF_PAID_AT = 1768471195
 DISPUTE_OPENED_AT = 1768899600  # 2026-01-20T09:00:00Z
 DISPUTE_EVIDENCE_DUE_BY = 1769817599  # 2026-01-30T23:59:59Z
@@ -103,6 +114,8 @@ SIGNED_AT = 1767225600  # 2026-01-01T00:00:00Z: the fixed Stripe-Signature times
 CHECKOUT_REQUEST = (None, "8c3f1e2a-5b7d-4c9e-a1f0-3d6b2e9c7a15")
 ONE_OFF_REQUEST = (None, "2e7b9d41-6a3c-4f58-b0e2-9d1c7a4f3b60")
 REFUND_REQUEST = ("req_QbridgeRefund01", "a91c4f7e-3d2b-4e6a-8c5f-0b7d9e1a2c34")
+# The merchant's server tags the Customer through the API (stripe-python sends a key).
+CUSTOMER_TAG_REQUEST = ("req_QbridgeCustomerTag01", "5d2e7c1a-9b3f-4e8d-a6c2-1f0b8e7d4a93")
 AUTOMATIC_REQUEST = (None, None)
 
 # --- API Gateway (HTTP API, payload format 2.0) deliveries for `sam local invoke`. ---
@@ -677,6 +690,98 @@ def dispute(fixtures: Json, *, won: bool) -> Json:
     )
 
 
+# --- PaymentIntents and Customers. ---
+
+
+def one_off_payment_intent(fixtures: Json, shape: Shape) -> Json:
+    """The PaymentIntent behind the one-off Checkout: no customer, no invoice, no metadata."""
+    obj = fixture(fixtures, "payment_intent")
+    secret = hashlib.sha256(ONE_OFF_PAYMENT_INTENT_ID.encode()).hexdigest()[:25]
+    assign(
+        obj,
+        amount=ONE_OFF_AMOUNT,
+        amount_capturable=0,
+        amount_received=ONE_OFF_AMOUNT,
+        automatic_payment_methods=None,  # Checkout picks the methods itself
+        canceled_at=None,
+        cancellation_reason=None,
+        capture_method="automatic",
+        client_secret=f"{ONE_OFF_PAYMENT_INTENT_ID}_secret_{secret}",
+        confirmation_method="automatic",
+        created=ONE_OFF_CONFIRMED_AT,
+        currency=ONE_OFF_CURRENCY,
+        customer=None,
+        customer_account=None,
+        description=None,
+        excluded_payment_method_types=None,
+        id=ONE_OFF_PAYMENT_INTENT_ID,
+        last_payment_error=None,
+        latest_charge=ONE_OFF_CHARGE_ID,
+        livemode=False,
+        managed_payments={"enabled": False},
+        metadata={},
+        next_action=None,
+        on_behalf_of=None,
+        payment_method=ONE_OFF_PAYMENT_METHOD_ID,
+        payment_method_configuration_details={
+            "id": PAYMENT_METHOD_CONFIGURATION_ID,
+            "parent": None,
+        },
+        payment_method_options={
+            "card": {
+                "installments": None,
+                "mandate_options": None,
+                "network": None,
+                "request_three_d_secure": "automatic",
+            }
+        },
+        payment_method_types=["card"],
+        processing=None,
+        receipt_email=CUSTOMER_EMAIL,
+        review=None,
+        setup_future_usage=None,
+        shipping=None,
+        source=None,
+        statement_descriptor=None,
+        statement_descriptor_suffix=None,
+        status="succeeded",
+        transfer_data=None,
+        transfer_group=None,
+    )
+    if shape.legacy:
+        obj["invoice"] = None  # a one-off payment; basil removed the field altogether
+    return obj
+
+
+def tagged_customer(fixtures: Json) -> Json:
+    """The Customer once the merchant's server has written the click id into its metadata."""
+    obj = fixture(fixtures, "customer")
+    assign(obj["invoice_settings"], default_payment_method=None)
+    return assign(
+        obj,
+        address=customer_address(),
+        balance=0,
+        created=CUSTOMER_CREATED_AT,
+        currency=CURRENCY,
+        default_source=None,
+        delinquent=False,
+        description=None,
+        discount=None,
+        email=CUSTOMER_EMAIL,
+        id=CUSTOMER_ID,
+        invoice_prefix=CUSTOMER_INVOICE_PREFIX,
+        livemode=False,
+        metadata={CLICK_METADATA_KEY: CUSTOMER_CLICK_ID},
+        name=CUSTOMER_NAME,
+        next_invoice_sequence=2,  # QBRIDGE-0001 is issued, the renewal is not yet
+        phone=None,
+        preferred_locales=[],
+        shipping=None,
+        tax_exempt="none",
+        test_clock=None,
+    )
+
+
 # --- Checkout Sessions. ---
 
 
@@ -831,6 +936,21 @@ def event_specs(fixtures: Json, shape: Shape) -> list[EventSpec]:
             FIRST.paid_at + 4,
             subscription_checkout_session(fixtures),
             CHECKOUT_REQUEST,
+        ),
+        EventSpec(
+            "customer.updated",
+            "customer.updated",
+            CUSTOMER_TAGGED_AT,
+            tagged_customer(fixtures),
+            CUSTOMER_TAG_REQUEST,
+            previous_attributes={"metadata": {}},
+        ),
+        EventSpec(
+            "payment_intent.succeeded",
+            "payment_intent.succeeded",
+            ONE_OFF_PAID_AT,
+            one_off_payment_intent(fixtures, shape),
+            ONE_OFF_REQUEST,
         ),
         EventSpec(
             "checkout.session.completed.payment",
