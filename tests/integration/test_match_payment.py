@@ -325,6 +325,47 @@ def test_stripe_api_answers_the_invoice_link_and_the_customer_email(
         assert {r["authorization"] for r in stripe_api.requests} == {"Bearer rk_test_bridge"}
 
 
+def test_taxed_checkout_payment_is_reported_without_tax_whichever_event_comes_first(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = bridge_secret()
+    secret["stripe_accounts"]["default"]["api_key"] = "rk_test_bridge"
+    aws.secretsmanager.put_secret_value(SecretId="BridgeSecret", SecretString=json.dumps(secret))
+    with running_stripe_stub() as stripe_api:
+        pipeline = build_pipeline(aws, monkeypatch, STRIPE_API_BASE=stripe_api.url)
+        pipeline.post_clicks(click())
+        # Given a one-off Checkout of 5000 JPY + 500 tax, whose intent arrives first
+        session = stripe_event("legacy", "checkout.session.completed.payment")
+        session["data"]["object"].update(
+            amount_total=5500,
+            total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 500},
+        )
+        intent = stripe_event("legacy", "payment_intent.succeeded")
+        intent["data"]["object"].update(amount=5500, amount_received=5500)
+        stripe_api.checkout_sessions["pi_3QbridgeOneOff01"] = session["data"]["object"]["id"]
+        # When both arrive, intent first
+        pipeline.deliver_events(intent)
+        pipeline.deliver_events(session)
+        # Then one conversion, without the tax
+        assert conversions(pipeline.jobs()) == [
+            ("pi_3QbridgeOneOff01", "initial", "5000", "ef_tx_jenny")
+        ]
+
+
+def test_click_carried_by_a_checkout_that_lost_the_race_still_counts(pipeline: Pipeline) -> None:
+    # Given the intent of a one-off payment arrives first and finds no click (parked)
+    pipeline.deliver_events(stripe_event("legacy", "payment_intent.succeeded"))
+    assert pipeline.jobs() == []
+    # When its Checkout Session, carrying the click, arrives second
+    session = stripe_event("legacy", "checkout.session.completed.payment")
+    session["data"]["object"]["client_reference_id"] = "ef_tx_from_checkout"
+    pipeline.deliver_events(session)
+    pipeline.run_replays()
+    # Then the payment is matched to the click the session carried
+    [job] = pipeline.jobs()
+    assert job["target"]["transaction_id"] == "ef_tx_from_checkout"
+
+
 def test_everflow_email_attribution_when_switched_on(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:

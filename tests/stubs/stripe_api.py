@@ -1,6 +1,7 @@
 """A local stand-in for the two Stripe API reads the matcher makes, on 127.0.0.1.
 
-GET /v1/customers/{id} and GET /v1/invoice_payments?payment[payment_intent]=…,
+GET /v1/customers/{id}, GET /v1/invoice_payments?payment[payment_intent]=… and
+GET /v1/checkout/sessions?payment_intent=…,
 answered from what the test put in ``customers`` / ``invoice_payments``; every
 request is recorded (path, query, Authorization) so tests can assert on them.
 """
@@ -22,6 +23,8 @@ class StripeApiStub:
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     # payment intent id → invoice id
     invoice_payments: dict[str, str] = field(default_factory=dict)
+    # payment intent id → Checkout Session id
+    checkout_sessions: dict[str, str] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
 
@@ -54,6 +57,25 @@ class StripeApiStub:
                 "data": data,
                 "has_more": False,
                 "url": "/v1/invoice_payments",
+            }
+        if path == "/v1/checkout/sessions":
+            intent = query.get("payment_intent", [""])[0]
+            sessions = (
+                [
+                    {
+                        "id": self.checkout_sessions[intent],
+                        "object": "checkout.session",
+                        "payment_intent": intent,
+                    }
+                ]
+                if intent in self.checkout_sessions
+                else []
+            )
+            return 200, {
+                "object": "list",
+                "data": sessions,
+                "has_more": False,
+                "url": "/v1/checkout/sessions",
             }
         return 404, {"error": {"type": "invalid_request_error", "message": "unknown path"}}
 

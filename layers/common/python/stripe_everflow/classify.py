@@ -86,6 +86,9 @@ class Classification:
     billing_reason: str | None = None
     occurred_at: int = 0
     needs_invoice_check: bool = False
+    # A payment intent may be a Checkout Session's: the session then is the source of
+    # truth (it knows the tax; the intent does not).
+    needs_checkout_check: bool = False
     # refunds: cumulative refunded and the charge's amount; disputes: amount, status
     amount_refunded_minor: int | None = None
     charge_amount_minor: int | None = None
@@ -318,6 +321,7 @@ def _classify_payment_intent(
         # Before basil an invoiced intent names its invoice; since basil only the
         # InvoicePayment knows, so the matcher must ask before counting it.
         needs_invoice_check="invoice" not in intent,
+        needs_checkout_check=True,
         **facts,
     )
 
@@ -334,6 +338,9 @@ def _classify_charge_succeeded(
         return _ignored(ids, "counted_by_invoice")
     if ids.payment_intent_id:
         return _ignored(ids, "counted_by_payment_intent")
+    if charge.get("captured") is False:
+        # An authorization: money only once captured (charge.captured, not used here).
+        return _ignored(ids, "uncaptured")
     amount = _int(charge.get("amount_captured")) or _int(charge.get("amount"))
     if amount <= 0 or charge.get("paid") is False:
         return _ignored(ids, "zero_amount")
@@ -370,7 +377,9 @@ def _classify_charge_refunded(
     return Classification(
         "refund",
         _charge_ids(event, charge),
-        money_key=_str(charge.get("invoice")) or _str(charge.get("payment_intent")),
+        money_key=_str(charge.get("invoice"))
+        or _str(charge.get("payment_intent"))
+        or _str(charge.get("id")),
         amount_refunded_minor=_int(charge.get("amount_refunded")),
         charge_amount_minor=_int(charge.get("amount_captured")) or _int(charge.get("amount")),
         currency=str(charge.get("currency", "")).upper(),
@@ -411,6 +420,10 @@ def _classify_dispute(event: Mapping[str, Any], dispute: Mapping[str, Any]) -> C
     action: Action = (
         "dispute_opened" if event["type"] == "charge.dispute.created" else "dispute_closed"
     )
+    if isinstance(status, str) and status.startswith("warning_"):
+        # An inquiry (warning_needs_response, warning_under_review, warning_closed) is
+        # not a chargeback: no money moves, nothing to reverse or restore.
+        return _ignored(ids, "dispute_inquiry", dispute_status=status)
     return Classification(
         action,
         ids,

@@ -18,6 +18,7 @@ from stripe_everflow.errors import ClickFieldError
 # refuse what cannot be an address: one @, no spaces, a dotted domain.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_LENGTH = 254
+_HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 def normalize_email(raw: str) -> str:
@@ -43,7 +44,8 @@ def try_email_hash(raw: str | None, key: str) -> str | None:
     if not raw:
         return None
     if raw.startswith(REDACTED_PREFIX):
-        return raw[len(REDACTED_PREFIX) :]
+        hashed = raw[len(REDACTED_PREFIX) :]
+        return hashed if _HEX_DIGEST.match(hashed) else None
     try:
         return email_hash(normalize_email(raw), key)
     except ClickFieldError:

@@ -1,7 +1,8 @@
 """Reading Stripe's API with an account's restricted key (the stripe library).
 
 Only what the matcher needs when a payload is not enough: a Customer's email and
-metadata, and whether a payment intent paid an invoice (basil and later).
+metadata, whether a payment intent paid an invoice (basil and later), and whether
+it belongs to a Checkout Session.
 Network calls time out after 10 s and are retried twice by the library (it
 honours Stripe's idempotent GETs); anything else raises StripeApiError, which fails
 the record so SQS retries it.
@@ -89,4 +90,24 @@ class StripeReader:
                 return invoice
             if isinstance(invoice, Mapping) and isinstance(invoice.get("id"), str):
                 return str(invoice["id"])
+        return None
+
+    def checkout_session_of_payment_intent(
+        self, api_key: str, payment_intent_id: str
+    ) -> str | None:
+        """The Checkout Session that created a payment intent, or None."""
+        import stripe
+
+        try:
+            page = self._client(api_key).v1.checkout.sessions.list(
+                params={"payment_intent": payment_intent_id, "limit": 1}
+            )
+        except stripe.StripeError as error:
+            raise StripeApiError(
+                f"checkout session lookup failed: {type(error).__name__}"
+            ) from error
+        data = page.to_dict().get("data", []) if hasattr(page, "to_dict") else page["data"]
+        for session in data:
+            if isinstance(session.get("id"), str):
+                return str(session["id"])
         return None
