@@ -65,6 +65,8 @@ class Pipeline:
             "isBase64Encoded": False,
         }
         answer = self.clicks.handle(event, self.click_deps)
+        # lambda_handler flushes metrics after each invocation; handle() alone does not
+        self.clicks.metrics.clear_metrics()
         return answer["statusCode"], json.loads(answer["body"])
 
     def deliver(self, *bodies: str) -> dict[str, Any]:

@@ -176,13 +176,17 @@ class Matcher:
             if invoice:
                 self._register_carried(account, c, hash_key)
                 return outcome("ignored", reason="counted_by_invoice")
-        if c.needs_checkout_check and c.ids.payment_intent_id and account.api_key:
-            # The session knows the tax and carries the click: let it count the money.
-            if self.stripe.checkout_session_of_payment_intent(
+        # The session knows the tax and carries the click: let it count the money.
+        if (
+            c.needs_checkout_check
+            and c.ids.payment_intent_id
+            and account.api_key
+            and self.stripe.checkout_session_of_payment_intent(
                 account.api_key, c.ids.payment_intent_id
-            ):
-                self._register_carried(account, c, hash_key)
-                return outcome("ignored", reason="counted_by_checkout")
+            )
+        ):
+            self._register_carried(account, c, hash_key)
+            return outcome("ignored", reason="counted_by_checkout")
         if not self.store.claim(
             claim_key(account.name, f"conversion#{c.money_key}"), owner=incoming.event_id
         ):
