@@ -4,9 +4,9 @@ Starts the stack on free ports with the built-in test-mode secret and plays two 
 
 1. the webhook intake, consumers paused: valid, tampered, retried, replayed, wrong
    account and wrong mode deliveries, and what they left on PaymentEventsQueue;
-2. attribution, consumers running: a click registered, the first payment and a
-   renewal matched to it, a payment whose click arrives later parked then matched,
-   and the postback jobs that result.
+2. attribution and posting, consumers running: a click registered, the first
+   payment and a renewal matched to it, a payment whose click arrives later parked
+   then matched, and what reached the Everflow stand-in.
 
 Every answer and every job is checked: the demo exits 1 on anything unexpected, so it
 doubles as a smoke test of a fresh checkout.
@@ -172,7 +172,7 @@ def _peek_queue(stack: LocalStack, queue: str) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-PAYMENT_QUEUES = ("PaymentEventsQueue",)
+PAYMENT_QUEUES = ("PaymentEventsQueue", "PostbackQueue")
 CLICK_TOKEN_HEADER = {"authorization": "Bearer local-click-intake-token"}
 
 
@@ -231,7 +231,7 @@ def _deliver(
 
 
 def _act_two(stack: LocalStack, root: Path, session: requests.Session, failures: list[str]) -> None:
-    print("Act 2 — attribution (queue consumers running)\n")
+    print("Act 2 — attribution and posting to Everflow (queue consumers running)\n")
     jenny = {
         "email": " Jenny.Rosen@Example.com ",
         "transaction_id": "ef_tx_jenny_01",
@@ -303,33 +303,49 @@ def _act_two(stack: LocalStack, root: Path, session: requests.Session, failures:
         print(f"{number:>2}  {title:<44} {answer.status_code:>6}  {answer.text[:70]}{mark}")
         if not stack.wait_until_drained(PAYMENT_QUEUES):
             failures.append("PaymentEventsQueue drained")
-    jobs = [body for body in _peek_queue(stack, "PostbackQueue")]
-    jobs.sort(key=lambda job: job["occurred_at"])
-    print(f"\nPostbackQueue holds {len(jobs)} job(s) for Everflow:")
-    print(f"  {'job':<40} {'kind':<8} {'amount':>10}  {'click':<16} matched by")
-    for job in jobs:
-        target = job["target"] or {}
+    if not stack.wait_until_drained(("PaymentEventsQueue", "PostbackQueue")):
+        failures.append("queues drained")
+    assert stack.everflow is not None
+    postbacks = sorted(stack.everflow.postbacks(), key=lambda r: r.received_at)
+    print(f"\nWhat reached Everflow ({len(postbacks)} conversion postback(s) at the stand-in):")
+    print(
+        f"  {'order_id':<22} {'kind':<8} {'amount':>10}  {'transaction_id':<16} {'event':<6} answer"
+    )
+    for request in postbacks:
+        p = dict(request.query)
         print(
-            f"  {job['job_key']:<40} {job['kind'] or '':<8} "
-            f"{job['amount'] + ' ' + job['currency']:>10}  "
-            f"{target.get('transaction_id', ''):<16} {target.get('matched_by', '')}"
+            f"  {p.get('order_id', ''):<22} {p.get('adv1', ''):<8} "
+            f"{p.get('amount', '') + ' ' + p.get('currency', ''):>10}  "
+            f"{p.get('transaction_id', ''):<16} {p.get('event_id', ''):<6} {request.status}"
         )
-    expected_jobs = {
-        ("conversion:default:in_1QbridgeFirst01", "initial", "49.00", "ef_tx_jenny_01"),
-        ("conversion:default:in_1QbridgeRenew01", "rebill", "49.00", "ef_tx_jenny_01"),
-        ("conversion:default:pi_3QbridgeOneOff01", "initial", "5000", "ef_tx_kenji_01"),
-    }
-    got = {
-        (j["job_key"], j["kind"], j["amount"], (j["target"] or {}).get("transaction_id"))
-        for j in jobs
-    }
-    _check(got == expected_jobs and len(jobs) == 3, failures, "exactly the 3 expected jobs")
-    dead = stack.queue_depths()["PaymentEventsDLQ"]["visible"]
-    _check(dead == 0, failures, "an empty PaymentEventsDLQ")
+    if postbacks:
+        example = "&".join(f"{k}={v}" for k, v in postbacks[0].query)
+        print(f"  the first as sent: GET {stack.everflow_url}/?{example}")
+    got = sorted(
+        tuple(
+            dict(r.query).get(k)
+            for k in ("order_id", "adv1", "amount", "currency", "transaction_id")
+        )
+        for r in postbacks
+    )
+    expected_postbacks = sorted(
+        [
+            ("in_1QbridgeFirst01", "initial", "49.00", "USD", "ef_tx_jenny_01"),
+            ("in_1QbridgeRenew01", "rebill", "49.00", "USD", "ef_tx_jenny_01"),
+            ("pi_3QbridgeOneOff01", "initial", "5000", "JPY", "ef_tx_kenji_01"),
+        ]
+    )
+    _check(got == expected_postbacks, failures, "exactly the 3 expected postbacks")
+    depths = stack.queue_depths()
+    _check(
+        depths["PaymentEventsDLQ"]["visible"] + depths["PostbackDLQ"]["visible"] == 0,
+        failures,
+        "empty DLQs",
+    )
     print(
         "\nOne conversion per payment: the checkout session and the retried invoice.paid added\n"
-        "nothing; the renewal found jenny through her pinned Stripe customer; kenji's payment\n"
-        "waited (parked) until his click arrived. No email is stored or queued: only a keyed hash."
+        "nothing; the renewal found jenny through her pinned Stripe customer; kenji's JPY payment\n"
+        "waited (parked) until his click arrived. Emails never left memory: only keyed hashes."
     )
 
 

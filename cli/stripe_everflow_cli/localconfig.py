@@ -36,6 +36,16 @@ DEFAULT_LOCAL_SECRET: dict[str, Any] = {
 }
 
 
+# Template parameters the deployed stack asks for; locally they point at the
+# built-in Everflow stand-in unless the config file says otherwise.
+DEFAULT_LOCAL_PARAMETERS: dict[str, str] = {
+    "EverflowTrackingDomain": "tracking.example.local",
+    "EverflowNetworkId": "1",
+    "EverflowOfferId": "1",
+    "EverflowEventId": "2",
+}
+
+
 @dataclass(frozen=True)
 class LocalConfig:
     secret: dict[str, Any]
@@ -50,7 +60,7 @@ class LocalConfig:
 def load_local_config(path: Path | None, environ: Mapping[str, str]) -> LocalConfig:
     """Read the config; raises ValueError naming what is wrong (never a secret's value)."""
     secret: dict[str, Any] = DEFAULT_LOCAL_SECRET
-    parameters: dict[str, str] = {}
+    parameters: dict[str, str] = dict(DEFAULT_LOCAL_PARAMETERS)
     source = "built-in local defaults"
     if path is not None:
         try:
@@ -62,7 +72,7 @@ def load_local_config(path: Path | None, environ: Mapping[str, str]) -> LocalCon
         if not isinstance(document, dict) or set(document) - {"secret", "parameters"}:
             raise ValueError(f'{path} must be an object with "secret" and/or "parameters"')
         secret = document.get("secret", secret)
-        parameters = {str(k): str(v) for k, v in document.get("parameters", {}).items()}
+        parameters |= {str(k): str(v) for k, v in document.get("parameters", {}).items()}
         source = str(path)
     if environ.get("STRIPE_EVERFLOW_SECRET"):
         try:

@@ -55,7 +55,13 @@ def cmd_local(args: argparse.Namespace) -> int:
     _print_ready(stack, config)
     if args.ready_file:
         Path(args.ready_file).write_text(
-            json.dumps({"url": stack.base_url, "aws_endpoint": stack.aws_endpoint}),
+            json.dumps(
+                {
+                    "url": stack.base_url,
+                    "aws_endpoint": stack.aws_endpoint,
+                    "everflow_url": stack.everflow_url,
+                }
+            ),
             encoding="utf-8",
         )
     stop.wait()
@@ -63,6 +69,12 @@ def cmd_local(args: argparse.Namespace) -> int:
     stack.stop()
     print("stopped.", flush=True)
     return 0
+
+
+def _everflow_line(stack: Any) -> str:
+    if stack.everflow is None:
+        return str(stack.everflow_url)
+    return f"built-in stand-in {stack.everflow_url} (what it got: GET /__standin/requests)"
 
 
 def _print_ready(stack: Any, config: Any) -> None:
@@ -73,7 +85,7 @@ def _print_ready(stack: Any, config: Any) -> None:
         f"  webhook (account NAME):      {stack.base_url}/stripe/webhook/NAME",
         f"  health:                      {stack.base_url}/health",
         f"  AWS endpoint (moto):         {stack.aws_endpoint}  (region us-east-1, any credentials)",
-        f"  Everflow:                    {stack.everflow_url or 'no URL given'}",
+        f"  Everflow:                    {_everflow_line(stack)}",
         f"  config:                      {config.source}",
         "  Stripe accounts and local signing secrets:",
     ]
@@ -143,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="run the whole pipeline on this machine")
     local.add_argument("--port", type=int, default=3000, help="HTTP port (0 = any free port)")
     local.add_argument("--aws-port", type=int, default=0, help="port of the embedded moto server")
-    local.add_argument("--everflow-url", help="where postbacks go (default: the built-in recorder)")
+    local.add_argument(
+        "--everflow-url", help="where postbacks go (default: a built-in Everflow stand-in)"
+    )
     local.add_argument(
         "--config", help=f"secret and parameters file (default: ./{DEFAULT_CONFIG_FILE})"
     )

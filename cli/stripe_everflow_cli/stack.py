@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from stripe_everflow_cli.everflow_standin import EverflowStandIn
 from stripe_everflow_cli.gateway import LocalHttpApi, Route
 from stripe_everflow_cli.localconfig import LocalConfig
 from stripe_everflow_cli.pollers import SqsPoller
@@ -52,6 +53,10 @@ class LocalStack:
     def start(self) -> None:
         # moto's HTTP server logs every request through werkzeug; keep the terminal readable.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.everflow: EverflowStandIn | None = None
+        if not self.everflow_url:
+            self.everflow = EverflowStandIn().start()
+            self.everflow_url = self.everflow.url
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -178,6 +183,8 @@ class LocalStack:
         for worker in self.workers.values():
             worker.stop()
         self._moto.stop()
+        if self.everflow is not None:
+            self.everflow.stop()
 
 
 def _boto_credentials() -> dict[str, str]:

@@ -134,7 +134,6 @@ class SqsSource:
     queue_logical_id: str
     batch_size: int
     reports_batch_item_failures: bool
-    maximum_concurrency: int
 
 
 @dataclass(frozen=True)
@@ -169,9 +168,6 @@ def function_specs(template: Mapping[str, Any]) -> list[FunctionSpec]:
                         batch_size=int(event_props.get("BatchSize", 10)),
                         reports_batch_item_failures="ReportBatchItemFailures"
                         in event_props.get("FunctionResponseTypes", []),
-                        maximum_concurrency=int(
-                            event_props.get("ScalingConfig", {}).get("MaximumConcurrency", 2)
-                        ),
                     )
                 )
         specs.append(

@@ -31,6 +31,7 @@ class RunningStack:
     sqs: Any
     queue_url: str
     log: Path
+    everflow_url: str
 
     def post(self, path: str, body: bytes, signature: str | None) -> requests.Response:
         headers = {"content-type": "application/json; charset=utf-8"}
@@ -90,7 +91,7 @@ def start_stack(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> Ru
         aws_secret_access_key="local",
     )
     queue_url = sqs.get_queue_url(QueueName="PaymentEventsQueue")["QueueUrl"]
-    return RunningStack(process, urls["url"], sqs, queue_url, log)
+    return RunningStack(process, urls["url"], sqs, queue_url, log, urls["everflow_url"])
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The whole pipeline on the local stack, as a user tries it: clicks posted to /clicks
-and signed Stripe events to the webhook, over HTTP; the matcher running as its SQS
-event source would; the resulting jobs read from PostbackQueue."""
+and signed Stripe events to the webhook, over HTTP; the consumers running as their SQS
+event sources would; what reached Everflow read from the built-in stand-in."""
 
 from __future__ import annotations
 
@@ -37,30 +37,26 @@ def deliver(stack: RunningStack, event: dict[str, Any]) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def wait_for_jobs(stack: RunningStack, count: int, timeout: float = 30) -> list[dict[str, Any]]:
-    """Jobs from PostbackQueue once ``count`` arrived (or the timeout passed), plus any
-    that arrive in the 2 s after: an unexpected extra job shows up too."""
-    queue = stack.sqs.get_queue_url(QueueName="PostbackQueue")["QueueUrl"]
-    jobs: dict[str, dict[str, Any]] = {}
+def wait_for_postbacks(
+    stack: RunningStack, count: int, timeout: float = 30
+) -> list[dict[str, Any]]:
+    """Postbacks the Everflow stand-in received once ``count`` arrived (or the timeout
+    passed), plus any that arrive in the 2 s after: an unexpected extra shows up too."""
 
-    def receive() -> None:
-        answer = stack.sqs.receive_message(
-            QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1
-        )
-        for message in answer.get("Messages", []):
-            jobs[message["MessageId"]] = json.loads(message["Body"])
-            stack.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    def received() -> list[dict[str, Any]]:
+        answer = requests.get(stack.everflow_url + "/__standin/requests", timeout=10)
+        return [r for r in answer.json() if r["method"] == "GET" and r["path"] == "/"]
 
     deadline = time.monotonic() + timeout
-    while len(jobs) < count and time.monotonic() < deadline:
-        receive()
-    settle = time.monotonic() + 2
-    while time.monotonic() < settle:
-        receive()
-    return list(jobs.values())
+    while len(received()) < count and time.monotonic() < deadline:
+        time.sleep(0.3)
+    time.sleep(2)
+    postbacks = received()
+    requests.delete(stack.everflow_url + "/__standin/requests", timeout=10)
+    return postbacks
 
 
-def test_clicks_and_webhooks_yield_exactly_the_expected_jobs(stack: RunningStack) -> None:
+def test_clicks_and_webhooks_reach_everflow_exactly_once(stack: RunningStack) -> None:
     # Given a click registered over HTTP
     answer = requests.post(
         stack.url + "/clicks",
@@ -74,13 +70,21 @@ def test_clicks_and_webhooks_yield_exactly_the_expected_jobs(stack: RunningStack
     deliver(stack, stripe_event("basil", "charge.succeeded"))
     deliver(stack, stripe_event("basil", "invoice.paid.first"))
     deliver(stack, stripe_event("legacy", "invoice.paid.renewal") | {"id": "evt_e2e_renewal"})
-    # Then exactly two jobs reach PostbackQueue
-    jobs = wait_for_jobs(stack, 2)
+    # Then Everflow receives exactly the two conversion postbacks
+    postbacks = wait_for_postbacks(stack, 2)
     assert sorted(
-        (j["job_key"], j["kind"], j["amount"], j["target"]["transaction_id"]) for j in jobs
+        (
+            p["params"]["order_id"],
+            p["params"]["adv1"],
+            p["params"]["amount"],
+            p["params"]["currency"],
+            p["params"]["transaction_id"],
+            p["params"]["nid"],
+        )
+        for p in postbacks
     ) == [
-        ("conversion:default:in_1QbridgeFirst01", "initial", "49.00", "ef_tx_e2e"),
-        ("conversion:default:in_1QbridgeRenew01", "rebill", "49.00", "ef_tx_e2e"),
+        ("in_1QbridgeFirst01", "initial", "49.00", "USD", "ef_tx_e2e", "1"),
+        ("in_1QbridgeRenew01", "rebill", "49.00", "USD", "ef_tx_e2e", "1"),
     ]
 
 
@@ -90,7 +94,7 @@ def test_payment_whose_click_arrives_later_is_matched(stack: RunningStack) -> No
     checkout["data"]["object"]["customer_details"]["email"] = "late.click@example.com"
     checkout["data"]["object"]["payment_intent"] = "pi_e2e_late"
     deliver(stack, checkout)
-    assert wait_for_jobs(stack, 1, timeout=4) == []  # parked: no click yet
+    assert wait_for_postbacks(stack, 1, timeout=4) == []  # parked: no click yet
     answer = requests.post(
         stack.url + "/clicks",
         headers=TOKEN,
@@ -98,9 +102,10 @@ def test_payment_whose_click_arrives_later_is_matched(stack: RunningStack) -> No
         json={"email": "late.click@example.com", "transaction_id": "ef_tx_late"},
     )
     assert answer.json()["replayed_payments"] == 1
-    [job] = wait_for_jobs(stack, 1)
-    assert (job["job_key"], job["amount"], job["currency"], job["target"]["transaction_id"]) == (
-        "conversion:default:pi_e2e_late",
+    [postback] = wait_for_postbacks(stack, 1)
+    params = postback["params"]
+    assert (params["order_id"], params["amount"], params["currency"], params["transaction_id"]) == (
+        "pi_e2e_late",
         "5000",
         "JPY",
         "ef_tx_late",

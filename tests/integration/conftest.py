@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from stripe_everflow_cli.localconfig import DEFAULT_LOCAL_PARAMETERS
 from stripe_everflow_cli.provision import Provisioned, provision
 from stripe_everflow_cli.template import function_specs, load_template
 from tests.support import PROJECT_ROOT, bridge_secret
@@ -69,6 +70,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             dynamodb=clients["dynamodb"],
             secretsmanager=clients["secretsmanager"],
             secret_string=json.dumps(bridge_secret()),
+            parameters=DEFAULT_LOCAL_PARAMETERS,
         )
         yield Aws(
             resources, clients["sqs"], clients["dynamodb"], clients["secretsmanager"], template

@@ -302,14 +302,18 @@ def test_every_sqs_event_in_the_source_becomes_a_checked_event_source_mapping(
 
 
 def test_sqs_event_sources_report_batch_item_failures_with_bounded_concurrency(
-    sqs_mappings: dict[str, dict[str, Any]],
+    sqs_mappings: dict[str, dict[str, Any]], cfn: dict[str, Any]
 ) -> None:
+    parameters = cfn.get("Parameters", {})
     problems = []
     for mapping_id, mapping in sqs_mappings.items():
         properties = props(mapping)
         if properties.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
             problems.append(f"{mapping_id}: FunctionResponseTypes is not [ReportBatchItemFailures]")
         concurrency = properties.get("ScalingConfig", {}).get("MaximumConcurrency")
+        if isinstance(concurrency, dict) and concurrency.get("Ref") in parameters:
+            # A parameter: the lowest value it admits is what must be >= 2
+            concurrency = parameters[concurrency["Ref"]].get("MinValue")
         if not isinstance(concurrency, int) or concurrency < 2:
             problems.append(f"{mapping_id}: ScalingConfig.MaximumConcurrency {concurrency!r} < 2")
     assert not problems, "\n".join(problems)

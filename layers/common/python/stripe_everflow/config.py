@@ -230,3 +230,58 @@ class ClickSettings:
                 environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS
             ),
         )
+
+
+DEFAULT_ADV_PARAMS = "adv1=kind,adv2=subscription_id,adv3=price_id"
+
+
+@dataclass(frozen=True)
+class PostSettings:
+    """Settings of PostEverflowFunction."""
+
+    secret_name: str
+    ledger_table: str
+    postback_dlq_url: str
+    postback_base_url: str
+    network_id: str
+    offer_id: str | None
+    event_id: str | None
+    advertiser_event_id: str | None
+    target_rules: str = ""
+    adv_params: str = DEFAULT_ADV_PARAMS
+    lease_seconds: int = 60
+    secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> PostSettings:
+        """Raises ConfigurationError naming the first missing or malformed setting."""
+        override = environ.get("EVERFLOW_POSTBACK_BASE_URL", "").strip()
+        domain = environ.get("EVERFLOW_TRACKING_DOMAIN", "").strip()
+        if not override and not domain:
+            raise ConfigurationError("environment variable EVERFLOW_TRACKING_DOMAIN is required")
+        if domain and ("/" in domain or ":" in domain):
+            raise ConfigurationError("EVERFLOW_TRACKING_DOMAIN is a host name, e.g. www.example-track.com")
+        network = _require(environ, "EVERFLOW_NETWORK_ID")
+        ids = {}
+        for name in ("EVERFLOW_NETWORK_ID", "EVERFLOW_OFFER_ID", "EVERFLOW_EVENT_ID",
+                     "EVERFLOW_ADVERTISER_EVENT_ID"):
+            value = environ.get(name, "").strip()
+            if value and not value.isdigit():
+                raise ConfigurationError(f"{name} must be an Everflow numeric id, got {value!r}")
+            ids[name] = value or None
+        return cls(
+            secret_name=_require(environ, "BRIDGE_SECRET_NAME"),
+            ledger_table=_require(environ, "LEDGER_TABLE"),
+            postback_dlq_url=_require(environ, "POSTBACK_DLQ_URL"),
+            postback_base_url=override or f"https://{domain}",
+            network_id=network,
+            offer_id=ids["EVERFLOW_OFFER_ID"],
+            event_id=ids["EVERFLOW_EVENT_ID"],
+            advertiser_event_id=ids["EVERFLOW_ADVERTISER_EVENT_ID"],
+            target_rules=environ.get("EVERFLOW_TARGET_RULES", ""),
+            adv_params=environ.get("EVERFLOW_ADV_PARAMS", DEFAULT_ADV_PARAMS),
+            lease_seconds=_positive_int(environ, "POSTBACK_LEASE_SECONDS", 60),
+            secret_max_age_seconds=_positive_int(
+                environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS
+            ),
+        )

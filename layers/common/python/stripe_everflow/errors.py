@@ -119,3 +119,29 @@ class StripeApiError(BridgeError):
     """Reading from Stripe's API failed; the record is retried by SQS."""
 
     reason = "stripe_api_unavailable"
+
+
+class JobError(BridgeError):
+    """A postback job that cannot be sent now; the record fails and SQS retries it."""
+
+    reason = "job_error"
+
+
+class MalformedJobError(JobError):
+    reason = "malformed_job"
+
+
+class JobBusyError(JobError):
+    """Another worker holds this job's lease; the redelivery will find it final or free."""
+
+    reason = "job_busy"
+
+
+class EverflowRetryableError(JobError):
+    """Everflow answered 429/5xx or did not answer; SQS redelivers after the visibility timeout."""
+
+    reason = "everflow_retryable"
+
+
+class UnsupportedJobError(JobError):
+    reason = "unsupported_job"

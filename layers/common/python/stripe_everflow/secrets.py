@@ -12,6 +12,7 @@ the same JSON comes from a file. Shape::
         }
       },
       "everflow_api_key": "...",
+      "everflow_verification_token": "...",   # when the advertiser turned tokens on
       "click_intake_token": "...",
       "email_hash_key": "..."
     }
@@ -50,6 +51,7 @@ class StripeAccount:
 class BridgeSecret:
     stripe_accounts: Mapping[str, StripeAccount]
     everflow_api_key: str | None = None
+    everflow_verification_token: str | None = None
     click_intake_token: str | None = None
     email_hash_key: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -110,10 +112,17 @@ def parse_bridge_secret(text: str) -> BridgeSecret:
     accounts = document.get("stripe_accounts")
     if not isinstance(accounts, dict) or not accounts:
         raise SecretUnavailableError("stripe_accounts must name at least one account")
-    known = {"stripe_accounts", "everflow_api_key", "click_intake_token", "email_hash_key"}
+    known = {
+        "stripe_accounts",
+        "everflow_api_key",
+        "everflow_verification_token",
+        "click_intake_token",
+        "email_hash_key",
+    }
     return BridgeSecret(
         stripe_accounts={name: _parse_account(name, raw) for name, raw in accounts.items()},
         everflow_api_key=_optional_str(document, "everflow_api_key"),
+        everflow_verification_token=_optional_str(document, "everflow_verification_token"),
         click_intake_token=_optional_str(document, "click_intake_token"),
         email_hash_key=_optional_str(document, "email_hash_key"),
         extra={k: v for k, v in document.items() if k not in known},

@@ -1,0 +1,93 @@
+"""PostEverflowFunction: PostbackQueue → Everflow, exactly once per job.
+
+The records of a batch are posted concurrently (one keep-alive session per
+process); each record that raises is reported in ``batchItemFailures`` and retried
+alone by SQS. The rules live in ``stripe_everflow.posting``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from stripe_everflow import observability
+from stripe_everflow.aws import SqsSender, client, secret_reader
+from stripe_everflow.config import PostSettings
+from stripe_everflow.errors import BridgeError
+from stripe_everflow.everflow import EverflowClient
+from stripe_everflow.ledger import Ledger
+from stripe_everflow.posting import Poster, PostOutcome, postback_settings
+from stripe_everflow.secrets import CachedSecret
+
+logger = observability.build_logger("post-everflow")
+metrics = observability.build_metrics("post-everflow")
+MAX_PARALLEL_POSTS = 10
+
+_COUNTERS = {
+    "posted": "ConversionsPosted",
+    "rejected": "ConversionsRejectedByEverflow",
+    "failed": "PostbacksFailedPermanently",
+    "duplicate": "DuplicateJobsSkipped",
+}
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    poster: Poster
+    pool: ThreadPoolExecutor
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Dependencies:
+        settings = PostSettings.from_environ(environ)
+        poster = Poster(
+            settings=settings,
+            postback=postback_settings(settings),
+            secret=CachedSecret(
+                secret_reader(settings.secret_name), max_age=settings.secret_max_age_seconds
+            ),
+            ledger=Ledger(settings.ledger_table, client("dynamodb")),
+            client=EverflowClient(pool_size=MAX_PARALLEL_POSTS),
+            dead_letters=SqsSender(settings.postback_dlq_url),
+        )
+        return cls(poster, ThreadPoolExecutor(max_workers=MAX_PARALLEL_POSTS))
+
+
+@functools.cache
+def _production_dependencies() -> Dependencies:
+    return Dependencies.from_environ(os.environ)
+
+
+def _post(poster: Poster, record: Mapping[str, Any]) -> PostOutcome | BridgeError | Exception:
+    try:
+        return poster.post(record["body"])
+    except Exception as error:  # reported per record below; the batch goes on
+        return error
+
+
+def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, Any]:
+    records = list(event.get("Records", []))
+    results = list(dependencies.pool.map(lambda r: _post(dependencies.poster, r), records))
+    failures = []
+    for record, result in zip(records, results, strict=True):
+        if isinstance(result, PostOutcome):
+            logger.info("postback done", message_id=record["messageId"], **result.as_dict())
+            metrics.add_metric(
+                name=_COUNTERS[result.status], unit=observability.MetricUnit.Count, value=1
+            )
+            continue
+        reason = result.reason if isinstance(result, BridgeError) else type(result).__name__
+        logger.warning("postback will be retried", message_id=record["messageId"],
+                       reason=reason, detail=str(result))
+        metrics.add_metric(name="PostbacksRetried", unit=observability.MetricUnit.Count, value=1)
+        failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event, _production_dependencies())

@@ -1,0 +1,263 @@
+"""Everflow: building server postbacks from jobs, sending them, reading the answer.
+
+Conversion postback (docs: helpdesk.everflow.io, "S2S postback URLs")::
+
+    GET https://<tracking-domain>/?nid=<network>&transaction_id=<click>&event_id=<event>
+        &amount=49.00&currency=USD&order_id=in_…&adv1=…&verification_token=…
+
+``adv_event_id`` replaces ``event_id`` for an advertiser-level (global) event; with
+Everflow's email attribution ``oid``/``aid`` + ``email`` replace ``transaction_id``.
+
+What the answer means (Everflow does not document it; see the README):
+2xx → posted; a bodyless 204 → rejected by Everflow (recorded, not retried);
+429, 5xx, timeouts, connection errors → retryable; other 4xx → permanent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from stripe_everflow.errors import ConfigurationError
+
+Outcome = Literal["posted", "rejected", "retryable", "permanent"]
+CONNECT_TIMEOUT_SECONDS = 3.05
+READ_TIMEOUT_SECONDS = 10.0
+MAX_RECORDED_BODY = 2000
+ADV_SOURCES = (
+    "kind",
+    "subscription_id",
+    "price_id",
+    "product_id",
+    "customer_id",
+    "invoice_id",
+    "account",
+    "billing_reason",
+)
+
+
+@dataclass(frozen=True)
+class EventTarget:
+    """Where a conversion is recorded: an offer event, an advertiser event, or the base."""
+
+    event_id: str | None = None
+    advertiser_event_id: str | None = None
+    offer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetRule:
+    """Per Stripe price or product: a different target for initial and/or rebill."""
+
+    price_or_product: str
+    initial: EventTarget | None = None
+    rebill: EventTarget | None = None
+
+
+@dataclass(frozen=True)
+class PostbackSettings:
+    base_url: str
+    network_id: str
+    default_target: EventTarget
+    rules: Sequence[TargetRule] = ()
+    adv_params: Mapping[str, str] = field(default_factory=dict)
+
+    def target_for(self, job: Mapping[str, Any]) -> EventTarget:
+        """The rule matching one of the job's prices (then products), else the default."""
+        stripe = job.get("stripe", {})
+        ids = list(stripe.get("price_ids") or []) + list(stripe.get("product_ids") or [])
+        for wanted in ids:
+            for rule in self.rules:
+                if rule.price_or_product == wanted:
+                    chosen = rule.rebill if job.get("kind") == "rebill" else rule.initial
+                    if chosen is not None:
+                        return chosen
+        return self.default_target
+
+
+def _target(raw: Any, where: str) -> EventTarget | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"event_id", "adv_event_id", "offer_id"}:
+        raise ConfigurationError(f"{where} must be an object with event_id, adv_event_id, offer_id")
+    values = {k: str(v) for k, v in raw.items() if v not in (None, "")}
+    for name, value in values.items():
+        if not value.isdigit():
+            raise ConfigurationError(f"{where}.{name} must be an Everflow numeric id")
+    return EventTarget(values.get("event_id"), values.get("adv_event_id"), values.get("offer_id"))
+
+
+def parse_target_rules(text: str) -> tuple[TargetRule, ...]:
+    """``[{"price": "price_…" | "product": "prod_…", "initial": {…}, "rebill": {…}}]``."""
+    if not text.strip():
+        return ()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise ConfigurationError("EVERFLOW_TARGET_RULES is not valid JSON") from None
+    if not isinstance(document, list):
+        raise ConfigurationError("EVERFLOW_TARGET_RULES must be a JSON list")
+    rules = []
+    for index, raw in enumerate(document):
+        where = f"EVERFLOW_TARGET_RULES[{index}]"
+        if not isinstance(raw, dict):
+            raise ConfigurationError(f"{where} must be an object")
+        key = raw.get("price") or raw.get("product")
+        if not isinstance(key, str) or not key.startswith(("price_", "prod_")):
+            raise ConfigurationError(f"{where} needs a price (price_…) or product (prod_…)")
+        rules.append(
+            TargetRule(key, _target(raw.get("initial"), f"{where}.initial"),
+                       _target(raw.get("rebill"), f"{where}.rebill"))
+        )
+    return tuple(rules)
+
+
+def parse_adv_params(text: str) -> dict[str, str]:
+    """``adv1=kind,adv2=subscription_id`` → {"adv1": "kind", …}."""
+    mapping: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, _, source = item.partition("=")
+        if name not in {f"adv{i}" for i in range(1, 6)} or source not in ADV_SOURCES:
+            raise ConfigurationError(
+                f"EVERFLOW_ADV_PARAMS entry {item!r}: use advN=<{'|'.join(ADV_SOURCES)}>"
+            )
+        mapping[name] = source
+    return mapping
+
+
+def _adv_value(job: Mapping[str, Any], source: str) -> str | None:
+    stripe = job.get("stripe", {})
+    value: Any
+    if source in ("kind", "account"):
+        value = job.get(source)
+    elif source == "price_id":
+        value = (stripe.get("price_ids") or [None])[0]
+    elif source == "product_id":
+        value = (stripe.get("product_ids") or [None])[0]
+    else:
+        value = stripe.get(source)
+    return str(value) if value else None
+
+
+def order_id_of(job: Mapping[str, Any]) -> str | None:
+    """The Stripe id Everflow stores as order_id: the invoice, else the intent, else the charge."""
+    stripe = job.get("stripe", {})
+    order_id = stripe.get("invoice_id") or stripe.get("payment_intent_id") or stripe.get("charge_id")
+    return str(order_id) if order_id else None
+
+
+def conversion_params(
+    job: Mapping[str, Any], settings: PostbackSettings, verification_token: str | None
+) -> list[tuple[str, str]]:
+    """The query of a conversion postback for a ``postback-job/1`` conversion."""
+    target = job.get("target") or {}
+    event = settings.target_for(job)
+    params: list[tuple[str, str]] = [("nid", settings.network_id)]
+    if target.get("mode") == "email":
+        # Everflow's email attribution: the partner owning the email gets the credit.
+        params.append(("oid", event.offer_id or target.get("offer_id") or ""))
+        params.append(("email", str(target["email"])))
+    else:
+        params.append(("transaction_id", str(target["transaction_id"])))
+    if event.advertiser_event_id:
+        params.append(("adv_event_id", event.advertiser_event_id))
+    elif event.event_id:
+        params.append(("event_id", event.event_id))
+    if job.get("amount") is not None:
+        params.append(("amount", str(job["amount"])))
+    if job.get("currency"):
+        params.append(("currency", str(job["currency"])))
+    order_id = order_id_of(job)
+    if order_id:
+        params.append(("order_id", order_id))
+    promotion = job.get("stripe", {}).get("promotion_code")
+    if promotion:
+        params.append(("coupon_code", str(promotion)))
+    for name in sorted(settings.adv_params):
+        value = _adv_value(job, settings.adv_params[name])
+        if value:
+            params.append((name, value))
+    if verification_token:
+        params.append(("verification_token", verification_token))
+    return [(k, v) for k, v in params if v != ""]
+
+
+def redact_url(url: str, verification_token: str | None) -> str:
+    """The URL as recorded in the ledger and logs: never the verification token."""
+    return url.replace(verification_token, "REDACTED") if verification_token else url
+
+
+@dataclass(frozen=True)
+class PostbackResult:
+    outcome: Outcome
+    status: int | None
+    body: str
+    conversion_id: str | None = None
+    error: str | None = None
+
+
+def interpret_answer(status: int, body: str) -> PostbackResult:
+    """What an HTTP answer from the tracking domain means for the job."""
+    text = body[:MAX_RECORDED_BODY]
+    if status == 204 and not body.strip():
+        return PostbackResult("rejected", status, text)
+    if 200 <= status < 300:
+        conversion_id = None
+        try:
+            parsed = json.loads(body)
+            if isinstance(parsed, dict) and parsed.get("conversion_id"):
+                conversion_id = str(parsed["conversion_id"])
+        except ValueError:
+            pass
+        return PostbackResult("posted", status, text, conversion_id)
+    if status == 429 or status >= 500:
+        return PostbackResult("retryable", status, text)
+    return PostbackResult("permanent", status, text)
+
+
+class EverflowClient:
+    """GETs postbacks with one keep-alive ``requests.Session`` per process.
+
+    Connect timeout 3.05 s, read timeout 10 s; no retries here — a retryable answer
+    fails the SQS record and SQS redelivers it after the visibility timeout.
+    """
+
+    def __init__(self, session: Any | None = None, pool_size: int = 10) -> None:
+        self._session = session
+        self._pool_size = pool_size
+        self._lock = threading.Lock()
+
+    def _http(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import requests
+                from requests.adapters import HTTPAdapter
+
+                session = requests.Session()
+                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._pool_size, max_retries=0)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                session.headers["User-Agent"] = "stripe-everflow-bridge/0.1"
+                self._session = session
+            return self._session
+
+    def get(self, base_url: str, params: Sequence[tuple[str, str]]) -> tuple[str, PostbackResult]:
+        """Send one postback; returns the URL sent and what the answer means."""
+        import requests
+
+        url = base_url.rstrip("/") + "/?" + urlencode(list(params))
+        try:
+            answer = self._http().get(
+                url, timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS), allow_redirects=False
+            )
+        except requests.Timeout as error:
+            return url, PostbackResult("retryable", None, "", error=f"timeout: {type(error).__name__}")
+        except requests.RequestException as error:
+            return url, PostbackResult("retryable", None, "", error=f"connection: {type(error).__name__}")
+        return url, interpret_answer(answer.status_code, answer.text)

@@ -1,0 +1,145 @@
+"""LedgerTable: what was sent to Everflow, once per job key.
+
+One item per job (``pk = job#<job_key>``, ``sk = ledger``), moved through states by
+conditional writes so duplicate jobs, SQS redeliveries and concurrent workers make
+one Everflow call:
+
+    (none) ──begin──▶ sending ──finish──▶ posted | rejected | failed
+                        │  ▲
+                release │  │ begin again (after a retryable answer, or once the
+                        ▼  │ lease of a crashed worker has run out)
+                     retryable
+
+``begin`` succeeds only on a new job, a ``retryable`` one, or a ``sending`` one whose
+lease (``lease_until``) has passed. Links ``object#<account>#<stripe id>`` → job key
+(invoice, charge, payment intent) let refunds and disputes find their conversion.
+Botocore errors propagate: the record fails and SQS retries it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Begin = Literal["go", "done", "busy"]
+FINAL_STATES = ("posted", "rejected", "failed")
+
+
+def ledger_key(job_key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"job#{job_key}"}, "sk": {"S": "ledger"}}
+
+
+def object_link_key(account: str, stripe_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"object#{account}#{stripe_id}"}, "sk": {"S": "conversion"}}
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    job_key: str
+    status: str
+    attempts: int
+    item: Mapping[str, Any]
+
+
+class Ledger:
+    def __init__(self, table_name: str, dynamodb: Any) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self._table = table_name
+        self._db = dynamodb
+        self._to, self._from = TypeSerializer(), TypeDeserializer()
+
+    def _values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: self._to.serialize(value) for name, value in values.items()}
+
+    @staticmethod
+    def _condition_failed(error: Exception) -> bool:
+        response = getattr(error, "response", {}) or {}
+        return bool(response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+    def get(self, job_key: str) -> LedgerEntry | None:
+        answer = self._db.get_item(TableName=self._table, Key=ledger_key(job_key), ConsistentRead=True)
+        if "Item" not in answer:
+            return None
+        item = {k: self._from.deserialize(v) for k, v in answer["Item"].items()}
+        return LedgerEntry(job_key, str(item.get("status")), int(item.get("attempts", 0)), item)
+
+    def begin(self, job: Mapping[str, Any], attempt_id: str, now: int, lease_seconds: int) -> Begin:
+        """Take the job for this attempt: "go" to send, "done" if already final,
+        "busy" if another worker holds a live lease."""
+        summary = {
+            "job_key": job["job_key"],
+            "action": job["action"],
+            "kind": job.get("kind"),
+            "account": job["account"],
+            "livemode": bool(job.get("livemode")),
+            "amount": job.get("amount"),
+            "currency": job.get("currency"),
+            "occurred_at": job.get("occurred_at"),
+            "transaction_id": (job.get("target") or {}).get("transaction_id"),
+            **{k: v for k, v in job.get("stripe", {}).items() if k.endswith("_id") and v},
+            "job": json.dumps(job, separators=(",", ":")),
+        }
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=ledger_key(job["job_key"]),
+                UpdateExpression=(
+                    "SET #status = :sending, attempt_id = :attempt, lease_until = :lease, "
+                    "updated_at = :now, created_at = if_not_exists(created_at, :now), "
+                    + ", ".join(f"#{k} = :{k}" for k in summary)
+                    + " ADD attempts :one"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR #status = :retryable "
+                    "OR (#status = :sending AND lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#status": "status", **{f"#{k}": k for k in summary}},
+                ExpressionAttributeValues=self._values(
+                    {":sending": "sending", ":retryable": "retryable", ":attempt": attempt_id,
+                     ":lease": now + lease_seconds, ":now": now, ":one": 1,
+                     **{f":{k}": v for k, v in summary.items()}}
+                ),
+            )
+            return "go"
+        except Exception as error:
+            if not self._condition_failed(error):
+                raise
+        entry = self.get(job["job_key"])
+        return "done" if entry and entry.status in FINAL_STATES else "busy"
+
+    def finish(
+        self, job_key: str, attempt_id: str, status: str, now: int, facts: Mapping[str, Any]
+    ) -> None:
+        """Record the final state for this attempt (only while it holds the job)."""
+        values = {k: v for k, v in facts.items() if v is not None}
+        self._db.update_item(
+            TableName=self._table,
+            Key=ledger_key(job_key),
+            UpdateExpression="SET #status = :status, updated_at = :now, finished_at = :now"
+            + "".join(f", #{k} = :{k}" for k in values)
+            + " REMOVE lease_until",
+            ConditionExpression="attempt_id = :attempt",
+            ExpressionAttributeNames={"#status": "status", **{f"#{k}": k for k in values}},
+            ExpressionAttributeValues=self._values(
+                {":status": status, ":now": now, ":attempt": attempt_id,
+                 **{f":{k}": v for k, v in values.items()}}
+            ),
+        )
+
+    def release(self, job_key: str, attempt_id: str, now: int, facts: Mapping[str, Any]) -> None:
+        """Give the job back after a retryable failure (the next delivery may take it)."""
+        self.finish(job_key, attempt_id, "retryable", now, facts)
+
+    def link_objects(self, job: Mapping[str, Any]) -> None:
+        """Let refunds and disputes find this conversion by any of its Stripe ids."""
+        stripe = job.get("stripe", {})
+        for name in ("invoice_id", "charge_id", "payment_intent_id"):
+            if stripe.get(name):
+                self._db.put_item(
+                    TableName=self._table,
+                    Item={**object_link_key(job["account"], stripe[name]),
+                          "job_key": {"S": job["job_key"]}},
+                )

@@ -1,0 +1,143 @@
+"""Posting one job to Everflow, exactly once, recording everything in the ledger.
+
+Per job: take it in the ledger (conditional write) → send the postback → record the
+answer. Duplicate jobs and redeliveries find the job final and stop; a concurrent
+worker finds it leased and retries later. Outcomes:
+
+* 2xx → ``posted`` (the Stripe ids are linked to it for refunds and disputes);
+* bodyless 204 → ``rejected`` by Everflow: recorded and counted, not retried;
+* 429, 5xx, timeout, connection error → released as ``retryable``; the record fails
+  and SQS redelivers it (after 5 receives it lands in PostbackDLQ);
+* other 4xx → ``failed`` with status and body, and the job is sent to PostbackDLQ.
+
+Residual window: a crash after Everflow answered and before the ledger recorded it
+leaves the job ``sending``; once the lease passes, the next delivery sends it again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stripe_everflow.config import PostSettings
+from stripe_everflow.errors import (
+    EverflowRetryableError,
+    JobBusyError,
+    MalformedJobError,
+    UnsupportedJobError,
+)
+from stripe_everflow.everflow import (
+    EventTarget,
+    EverflowClient,
+    PostbackSettings,
+    conversion_params,
+    parse_adv_params,
+    parse_target_rules,
+    redact_url,
+)
+from stripe_everflow.jobs import POSTBACK_JOB_SCHEMA
+from stripe_everflow.ledger import Ledger
+from stripe_everflow.matching import MessageSender
+from stripe_everflow.secrets import CachedSecret
+
+
+def postback_settings(settings: PostSettings) -> PostbackSettings:
+    """Raises ConfigurationError for malformed target rules or adv mappings."""
+    return PostbackSettings(
+        base_url=settings.postback_base_url,
+        network_id=settings.network_id,
+        default_target=EventTarget(
+            event_id=settings.event_id,
+            advertiser_event_id=settings.advertiser_event_id,
+            offer_id=settings.offer_id,
+        ),
+        rules=parse_target_rules(settings.target_rules),
+        adv_params=parse_adv_params(settings.adv_params),
+    )
+
+
+@dataclass(frozen=True)
+class PostOutcome:
+    status: str  # posted | rejected | failed | duplicate
+    job_key: str
+    http_status: int | None = None
+    conversion_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def read_job(body: str) -> dict[str, Any]:
+    try:
+        job = json.loads(body)
+    except ValueError:
+        raise MalformedJobError("the job is not JSON") from None
+    if not isinstance(job, dict) or job.get("schema") != POSTBACK_JOB_SCHEMA:
+        raise MalformedJobError(f"not a {POSTBACK_JOB_SCHEMA} job")
+    for name in ("job_key", "action", "account"):
+        if not isinstance(job.get(name), str):
+            raise MalformedJobError(f"the job has no {name}")
+    return job
+
+
+@dataclass
+class Poster:
+    settings: PostSettings
+    postback: PostbackSettings
+    secret: CachedSecret
+    ledger: Ledger
+    client: EverflowClient
+    dead_letters: MessageSender
+    clock: Callable[[], float] = time.time
+
+    def post(self, body: str) -> PostOutcome:
+        """Send one job. Raises JobError subclasses (the record fails and is retried)."""
+        job = read_job(body)
+        if job["action"] != "conversion":
+            raise UnsupportedJobError(f"{job['action']} jobs are not posted yet")
+        target = job.get("target") or {}
+        if target.get("mode") not in ("click", "email"):
+            raise MalformedJobError("a conversion job needs a click or email target")
+        attempt = uuid.uuid4().hex
+        now = int(self.clock())
+        began = self.ledger.begin(job, attempt, now, self.settings.lease_seconds)
+        if began == "done":
+            return PostOutcome("duplicate", job["job_key"])
+        if began == "busy":
+            raise JobBusyError(f"{job['job_key']} is being sent by another worker")
+        token = self.secret.get().everflow_verification_token
+        try:
+            url, result = self.client.get(
+                self.postback.base_url, conversion_params(job, self.postback, token)
+            )
+        except Exception:
+            self.ledger.release(job["job_key"], attempt, int(self.clock()), {"last_error": "crash"})
+            raise
+        facts = {
+            "sent_url": redact_url(url, token),
+            "http_status": result.status,
+            "response_body": result.body,
+            "conversion_id": result.conversion_id,
+            "last_error": result.error,
+        }
+        done_at = int(self.clock())
+        if result.outcome == "retryable":
+            self.ledger.release(job["job_key"], attempt, done_at, facts)
+            raise EverflowRetryableError(
+                f"Everflow answered {result.status or result.error}: retried by SQS"
+            )
+        if result.outcome == "posted":
+            self.ledger.finish(job["job_key"], attempt, "posted", done_at, facts | {"posted_at": done_at})
+            self.ledger.link_objects(job)
+        elif result.outcome == "rejected":
+            self.ledger.finish(job["job_key"], attempt, "rejected", done_at, facts)
+        else:
+            reason = f"Everflow answered {result.status}"
+            self.ledger.finish(job["job_key"], attempt, "failed", done_at, facts | {"failure_reason": reason})
+            self.dead_letters.send(body, {"job_key": job["job_key"], "failure_reason": reason})
+        status = {"posted": "posted", "rejected": "rejected"}.get(result.outcome, "failed")
+        return PostOutcome(status, job["job_key"], result.status, result.conversion_id)
