@@ -228,9 +228,16 @@ class EverflowClient:
     fails the SQS record and SQS redelivers it after the visibility timeout.
     """
 
-    def __init__(self, session: Any | None = None, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        session: Any | None = None,
+        pool_size: int = 10,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+    ) -> None:
         self._session = session
         self._pool_size = pool_size
+        self._timeouts = (connect_timeout, read_timeout)
         self._lock = threading.Lock()
 
     def _http(self) -> Any:
@@ -254,7 +261,7 @@ class EverflowClient:
         url = base_url.rstrip("/") + "/?" + urlencode(list(params))
         try:
             answer = self._http().get(
-                url, timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS), allow_redirects=False
+                url, timeout=self._timeouts, allow_redirects=False
             )
         except requests.Timeout as error:
             return url, PostbackResult("retryable", None, "", error=f"timeout: {type(error).__name__}")

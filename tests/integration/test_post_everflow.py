@@ -1,0 +1,338 @@
+"""PostEverflowFunction in process: LedgerTable and PostbackDLQ from moto (template.yaml),
+Everflow from the local stand-in on 127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from stripe_everflow.classify import ClassifySettings, classify_event
+from stripe_everflow.jobs import ClickTarget, EmailTarget, PostbackJob
+from stripe_everflow_cli.everflow_standin import EverflowStandIn
+from tests.integration.conftest import Aws
+from tests.integration.pipeline import sqs_record
+from tests.support import bridge_secret, load_function, stripe_event
+
+
+@pytest.fixture
+def everflow() -> Iterator[EverflowStandIn]:
+    standin = EverflowStandIn().start()
+    yield standin
+    standin.stop()
+
+
+class Poster:
+    """The function with its dependencies, and ways to feed it jobs."""
+
+    def __init__(
+        self, aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch, **env: str
+    ) -> None:
+        for name, value in aws.function_environment("PostEverflowFunction").items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("EVERFLOW_POSTBACK_BASE_URL", everflow.url)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        self.aws, self.everflow = aws, everflow
+        self.app = load_function("post_everflow")
+        deps = self.app.Dependencies.from_environ(os.environ)
+        # short timeouts so a stalled Everflow is a quick test
+        deps.poster.client = self.app.EverflowClient(connect_timeout=0.5, read_timeout=0.5)
+        self.deps = deps
+
+    def deliver(self, *jobs: str) -> dict[str, Any]:
+        records = [
+            sqs_record(job, message_id=f"m{i}-{uuid.uuid4().hex[:6]}") for i, job in enumerate(jobs)
+        ]
+        response = self.app.handle({"Records": records}, self.deps)
+        self.app.metrics.clear_metrics()
+        return dict(response)
+
+    def ledger(self, job_key: str) -> dict[str, Any]:
+        entry = self.deps.poster.ledger.get(job_key)
+        assert entry is not None
+        return dict(entry.item)
+
+
+@pytest.fixture
+def poster(aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch) -> Poster:
+    return Poster(aws, everflow, monkeypatch)
+
+
+def job(
+    shape: str = "basil",
+    name: str = "invoice.paid.first",
+    *,
+    kind: str = "initial",
+    target: ClickTarget | EmailTarget | None = None,
+    **changes: Any,
+) -> str:
+    event = stripe_event(shape, name)
+    event["data"]["object"].update(changes)
+    c = classify_event(event, ClassifySettings())
+    return PostbackJob(
+        job_key=f"conversion:default:{c.money_key}",
+        action="conversion",
+        account="default",
+        livemode=False,
+        classification=c,
+        kind=kind,
+        target=target or ClickTarget("ef_tx_1", "12", "7", "email_first_touch"),
+    ).to_json()
+
+
+def test_accepted_postback_is_recorded_as_posted(poster: Poster, everflow: EverflowStandIn) -> None:
+    # When a conversion job is delivered
+    response = poster.deliver(job())
+    # Then Everflow got exactly this postback
+    assert response == {"batchItemFailures": []}
+    [request] = everflow.postbacks()
+    assert request.query == [
+        ("nid", "1"),
+        ("transaction_id", "ef_tx_1"),
+        ("event_id", "2"),
+        ("amount", "49.00"),
+        ("currency", "USD"),
+        ("order_id", "in_1QbridgeFirst01"),
+        ("adv1", "initial"),
+        ("adv2", "sub_1QbridgeSub001"),
+        ("adv3", "price_1QbridgeMonthly"),
+    ]
+    # and the ledger keeps what was sent, when, the answer and the conversion id
+    entry = poster.ledger("conversion:default:in_1QbridgeFirst01")
+    assert entry["status"] == "posted" and entry["http_status"] == 200
+    assert entry["conversion_id"] == json.loads(entry["response_body"])["conversion_id"]
+    assert entry["sent_url"].startswith(everflow.url + "/?nid=1&transaction_id=ef_tx_1")
+    assert entry["posted_at"] and entry["invoice_id"] == "in_1QbridgeFirst01"
+
+
+def test_duplicate_jobs_and_redeliveries_make_one_call(
+    poster: Poster, everflow: EverflowStandIn
+) -> None:
+    one = job()
+    poster.deliver(one, one, one)
+    poster.deliver(one)
+    assert len(everflow.postbacks()) == 1
+
+
+def test_concurrent_workers_make_one_call(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two function instances and a slow Everflow
+    first, second = Poster(aws, everflow, monkeypatch), Poster(aws, everflow, monkeypatch)
+    everflow.set_default({"status": 200, "delay": 0.3})
+    one = job()
+    # When both get the same job at the same moment
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(lambda p: p.deliver(one), (first, second)))
+    # Then one posts it, the other backs off (its record is retried later) …
+    assert len(everflow.postbacks()) == 1
+    assert sorted(len(r["batchItemFailures"]) for r in responses) in ([0, 0], [0, 1])
+    # … and its retry finds the job done
+    assert second.deliver(one) == {"batchItemFailures": []}
+    assert len(everflow.postbacks()) == 1
+
+
+def test_bodyless_204_is_recorded_as_rejected_and_not_retried(
+    poster: Poster, everflow: EverflowStandIn
+) -> None:
+    everflow.script([{"status": 204}])
+    assert poster.deliver(job()) == {"batchItemFailures": []}
+    assert poster.ledger("conversion:default:in_1QbridgeFirst01")["status"] == "rejected"
+    poster.deliver(job())
+    assert len(everflow.postbacks()) == 1
+
+
+@pytest.mark.parametrize(
+    "answer", [{"status": 429}, {"status": 500}, {"status": 503}, {"status": 200, "delay": 1.0}]
+)
+def test_retryable_answers_fail_the_record_for_sqs_to_retry(
+    poster: Poster, everflow: EverflowStandIn, answer: dict[str, Any]
+) -> None:
+    everflow.script([answer])
+    response = poster.deliver(job())
+    assert len(response["batchItemFailures"]) == 1
+    entry = poster.ledger("conversion:default:in_1QbridgeFirst01")
+    assert entry["status"] == "retryable"
+    # the redelivery posts it
+    assert poster.deliver(job()) == {"batchItemFailures": []}
+    assert poster.ledger("conversion:default:in_1QbridgeFirst01")["status"] == "posted"
+
+
+def test_connection_refused_is_retryable(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given nothing listens where the postbacks go
+    poster = Poster(aws, everflow, monkeypatch)
+    poster.deps.poster.postback = dataclasses.replace(
+        poster.deps.poster.postback, base_url="http://127.0.0.1:9"
+    )
+    # When a job is delivered, then its record fails and the ledger says why
+    response = poster.deliver(job())
+    assert len(response["batchItemFailures"]) == 1
+    entry = poster.ledger("conversion:default:in_1QbridgeFirst01")
+    assert entry["status"] == "retryable" and "connection" in entry["last_error"]
+
+
+def test_everflow_down_for_a_while_then_every_conversion_posted_once(
+    poster: Poster, everflow: EverflowStandIn
+) -> None:
+    # Given Everflow fails the next 7 requests
+    everflow.script([{"status": 503, "times": 7}])
+    jobs = [
+        job(),
+        job("basil", "invoice.paid.renewal", kind="rebill"),
+        job("basil", "checkout.session.completed.payment"),
+    ]
+    # When SQS keeps redelivering what failed
+    pending = list(jobs)
+    for _ in range(6):
+        response = poster.deliver(*pending)
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        pending = [j for i, j in enumerate(pending) if any(f.startswith(f"m{i}-") for f in failed)]
+        if not pending:
+            break
+    # Then each conversion was accepted exactly once
+    accepted = [r for r in everflow.postbacks() if r.status == 200]
+    assert sorted(dict(r.query)["order_id"] for r in accepted) == [
+        "in_1QbridgeFirst01",
+        "in_1QbridgeRenew01",
+        "pi_3QbridgeOneOff01",
+    ]
+    assert pending == []
+
+
+def test_permanent_4xx_goes_to_the_dlq_with_the_reason(
+    poster: Poster, everflow: EverflowStandIn, aws: Aws
+) -> None:
+    everflow.script([{"status": 400, "body": '{"error": "invalid offer"}'}])
+    assert poster.deliver(job()) == {"batchItemFailures": []}
+    entry = poster.ledger("conversion:default:in_1QbridgeFirst01")
+    assert (entry["status"], entry["http_status"]) == ("failed", 400)
+    assert "invalid offer" in entry["response_body"]
+    assert entry["failure_reason"] == "Everflow answered 400"
+    [dead] = aws.drain("PostbackDLQ")
+    assert dead["Body"]["job_key"] == "conversion:default:in_1QbridgeFirst01"
+    assert dead["MessageAttributes"]["failure_reason"]["StringValue"] == "Everflow answered 400"
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "currency", "amount_minor", "expected"),
+    [
+        ("invoice.paid.first", {}, "usd", 4900, "49.00"),
+        ("invoice.paid.first", {}, "jpy", 4900, "4900"),
+        ("invoice.paid.first", {}, "kwd", 4900, "4.900"),
+        ("invoice.paid.first", {}, "bhd", 1, "0.001"),
+    ],
+)
+def test_amounts_are_exact_in_each_currency(
+    poster: Poster,
+    everflow: EverflowStandIn,
+    name: str,
+    changes: dict[str, Any],
+    currency: str,
+    amount_minor: int,
+    expected: str,
+) -> None:
+    poster.deliver(
+        job(
+            "basil",
+            name,
+            currency=currency,
+            amount_paid=amount_minor,
+            total=amount_minor,
+            total_excluding_tax=amount_minor,
+            **changes,
+        )
+    )
+    params = dict(everflow.postbacks()[0].query)
+    assert (params["amount"], params["currency"]) == (expected, currency.upper())
+
+
+def test_advertiser_event_replaces_the_offer_event(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poster = Poster(aws, everflow, monkeypatch, EVERFLOW_ADVERTISER_EVENT_ID="44")
+    poster.deliver(job())
+    params = dict(everflow.postbacks()[0].query)
+    assert params["adv_event_id"] == "44" and "event_id" not in params
+
+
+def test_price_rules_choose_other_events_for_initial_and_rebill(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = [
+        {"price": "price_1QbridgeMonthly", "initial": {"event_id": 7}, "rebill": {"event_id": 8}},
+        {"product": "prod_other", "initial": {"event_id": 9}},
+    ]
+    poster = Poster(aws, everflow, monkeypatch, EVERFLOW_TARGET_RULES=json.dumps(rules))
+    poster.deliver(
+        job(),
+        job("basil", "invoice.paid.renewal", kind="rebill"),
+        job("basil", "checkout.session.completed.payment"),
+    )
+    by_order = {
+        dict(r.query)["order_id"]: dict(r.query).get("event_id") for r in everflow.postbacks()
+    }
+    assert by_order == {
+        "in_1QbridgeFirst01": "7",
+        "in_1QbridgeRenew01": "8",
+        "pi_3QbridgeOneOff01": "2",
+    }
+
+
+def test_verification_token_is_sent_but_never_recorded(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = bridge_secret(everflow_verification_token="tok_s3cret")
+    aws.secretsmanager.put_secret_value(SecretId="BridgeSecret", SecretString=json.dumps(secret))
+    poster = Poster(aws, everflow, monkeypatch)
+    poster.deliver(job())
+    assert dict(everflow.postbacks()[0].query)["verification_token"] == "tok_s3cret"
+    entry = poster.ledger("conversion:default:in_1QbridgeFirst01")
+    assert "tok_s3cret" not in json.dumps(entry, default=str)
+    assert "verification_token=REDACTED" in entry["sent_url"]
+
+
+def test_email_attribution_posts_offer_and_email_without_transaction_id(
+    poster: Poster, everflow: EverflowStandIn
+) -> None:
+    poster.deliver(job(target=EmailTarget("jenny.rosen@example.com")))
+    params = dict(everflow.postbacks()[0].query)
+    assert (params["oid"], params["email"]) == ("1", "jenny.rosen@example.com")
+    assert "transaction_id" not in params
+
+
+def test_malformed_job_fails_its_record_only(poster: Poster, everflow: EverflowStandIn) -> None:
+    response = poster.deliver("{not json", job())
+    assert [f["itemIdentifier"][:2] for f in response["batchItemFailures"]] == ["m0"]
+    assert len(everflow.postbacks()) == 1
+
+
+def test_posted_conversion_links_its_stripe_ids(poster: Poster, aws: Aws) -> None:
+    poster.deliver(job("legacy"))
+    links = {
+        i["pk"]["S"]: i["job_key"]["S"]
+        for i in aws.dynamodb.scan(TableName="LedgerTable")["Items"]
+        if i["pk"]["S"].startswith("object#")
+    }
+    assert links == {
+        f"object#default#{sid}": "conversion:default:in_1QbridgeFirst01"
+        for sid in ("in_1QbridgeFirst01", "ch_3QbridgeFirst01", "pi_3QbridgeFirst01")
+    }
+
+
+def test_everflow_calls_reuse_connections(poster: Poster, everflow: EverflowStandIn) -> None:
+    poster.deliver(job())
+    first_connections = set(everflow.connections)
+    for n in range(3):
+        poster.deliver(job(id=f"in_reuse{n}"))
+    assert set(everflow.connections) == first_connections
+    assert len(threading.enumerate()) < 60
