@@ -80,8 +80,12 @@ def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, An
             )
             continue
         reason = result.reason if isinstance(result, BridgeError) else type(result).__name__
-        logger.warning("postback will be retried", message_id=record["messageId"],
-                       reason=reason, detail=str(result))
+        logger.warning(
+            "postback will be retried",
+            message_id=record["messageId"],
+            reason=reason,
+            detail=str(result),
+        )
         metrics.add_metric(name="PostbacksRetried", unit=observability.MetricUnit.Count, value=1)
         failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}

@@ -260,11 +260,17 @@ class PostSettings:
         if not override and not domain:
             raise ConfigurationError("environment variable EVERFLOW_TRACKING_DOMAIN is required")
         if domain and ("/" in domain or ":" in domain):
-            raise ConfigurationError("EVERFLOW_TRACKING_DOMAIN is a host name, e.g. www.example-track.com")
+            raise ConfigurationError(
+                "EVERFLOW_TRACKING_DOMAIN is a host name, e.g. www.example-track.com"
+            )
         network = _require(environ, "EVERFLOW_NETWORK_ID")
         ids = {}
-        for name in ("EVERFLOW_NETWORK_ID", "EVERFLOW_OFFER_ID", "EVERFLOW_EVENT_ID",
-                     "EVERFLOW_ADVERTISER_EVENT_ID"):
+        for name in (
+            "EVERFLOW_NETWORK_ID",
+            "EVERFLOW_OFFER_ID",
+            "EVERFLOW_EVENT_ID",
+            "EVERFLOW_ADVERTISER_EVENT_ID",
+        ):
             value = environ.get(name, "").strip()
             if value and not value.isdigit():
                 raise ConfigurationError(f"{name} must be an Everflow numeric id, got {value!r}")

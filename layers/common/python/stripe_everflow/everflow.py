@@ -110,8 +110,11 @@ def parse_target_rules(text: str) -> tuple[TargetRule, ...]:
         if not isinstance(key, str) or not key.startswith(("price_", "prod_")):
             raise ConfigurationError(f"{where} needs a price (price_…) or product (prod_…)")
         rules.append(
-            TargetRule(key, _target(raw.get("initial"), f"{where}.initial"),
-                       _target(raw.get("rebill"), f"{where}.rebill"))
+            TargetRule(
+                key,
+                _target(raw.get("initial"), f"{where}.initial"),
+                _target(raw.get("rebill"), f"{where}.rebill"),
+            )
         )
     return tuple(rules)
 
@@ -148,7 +151,9 @@ def _adv_value(job: Mapping[str, Any], source: str) -> str | None:
 def order_id_of(job: Mapping[str, Any]) -> str | None:
     """The Stripe id Everflow stores as order_id: the invoice, else the intent, else the charge."""
     stripe = job.get("stripe", {})
-    order_id = stripe.get("invoice_id") or stripe.get("payment_intent_id") or stripe.get("charge_id")
+    order_id = (
+        stripe.get("invoice_id") or stripe.get("payment_intent_id") or stripe.get("charge_id")
+    )
     return str(order_id) if order_id else None
 
 
@@ -247,7 +252,9 @@ class EverflowClient:
                 from requests.adapters import HTTPAdapter
 
                 session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._pool_size, max_retries=0)
+                adapter = HTTPAdapter(
+                    pool_connections=4, pool_maxsize=self._pool_size, max_retries=0
+                )
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
                 session.headers["User-Agent"] = "stripe-everflow-bridge/0.1"
@@ -260,11 +267,13 @@ class EverflowClient:
 
         url = base_url.rstrip("/") + "/?" + urlencode(list(params))
         try:
-            answer = self._http().get(
-                url, timeout=self._timeouts, allow_redirects=False
-            )
+            answer = self._http().get(url, timeout=self._timeouts, allow_redirects=False)
         except requests.Timeout as error:
-            return url, PostbackResult("retryable", None, "", error=f"timeout: {type(error).__name__}")
+            return url, PostbackResult(
+                "retryable", None, "", error=f"timeout: {type(error).__name__}"
+            )
         except requests.RequestException as error:
-            return url, PostbackResult("retryable", None, "", error=f"connection: {type(error).__name__}")
+            return url, PostbackResult(
+                "retryable", None, "", error=f"connection: {type(error).__name__}"
+            )
         return url, interpret_answer(answer.status_code, answer.text)

@@ -60,7 +60,9 @@ class Ledger:
         return bool(response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
     def get(self, job_key: str) -> LedgerEntry | None:
-        answer = self._db.get_item(TableName=self._table, Key=ledger_key(job_key), ConsistentRead=True)
+        answer = self._db.get_item(
+            TableName=self._table, Key=ledger_key(job_key), ConsistentRead=True
+        )
         if "Item" not in answer:
             return None
         item = {k: self._from.deserialize(v) for k, v in answer["Item"].items()}
@@ -98,9 +100,15 @@ class Ledger:
                 ),
                 ExpressionAttributeNames={"#status": "status", **{f"#{k}": k for k in summary}},
                 ExpressionAttributeValues=self._values(
-                    {":sending": "sending", ":retryable": "retryable", ":attempt": attempt_id,
-                     ":lease": now + lease_seconds, ":now": now, ":one": 1,
-                     **{f":{k}": v for k, v in summary.items()}}
+                    {
+                        ":sending": "sending",
+                        ":retryable": "retryable",
+                        ":attempt": attempt_id,
+                        ":lease": now + lease_seconds,
+                        ":now": now,
+                        ":one": 1,
+                        **{f":{k}": v for k, v in summary.items()},
+                    }
                 ),
             )
             return "go"
@@ -124,8 +132,12 @@ class Ledger:
             ConditionExpression="attempt_id = :attempt",
             ExpressionAttributeNames={"#status": "status", **{f"#{k}": k for k in values}},
             ExpressionAttributeValues=self._values(
-                {":status": status, ":now": now, ":attempt": attempt_id,
-                 **{f":{k}": v for k, v in values.items()}}
+                {
+                    ":status": status,
+                    ":now": now,
+                    ":attempt": attempt_id,
+                    **{f":{k}": v for k, v in values.items()},
+                }
             ),
         )
 
@@ -140,6 +152,8 @@ class Ledger:
             if stripe.get(name):
                 self._db.put_item(
                     TableName=self._table,
-                    Item={**object_link_key(job["account"], stripe[name]),
-                          "job_key": {"S": job["job_key"]}},
+                    Item={
+                        **object_link_key(job["account"], stripe[name]),
+                        "job_key": {"S": job["job_key"]},
+                    },
                 )

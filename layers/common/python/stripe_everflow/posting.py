@@ -131,13 +131,17 @@ class Poster:
                 f"Everflow answered {result.status or result.error}: retried by SQS"
             )
         if result.outcome == "posted":
-            self.ledger.finish(job["job_key"], attempt, "posted", done_at, facts | {"posted_at": done_at})
+            self.ledger.finish(
+                job["job_key"], attempt, "posted", done_at, facts | {"posted_at": done_at}
+            )
             self.ledger.link_objects(job)
         elif result.outcome == "rejected":
             self.ledger.finish(job["job_key"], attempt, "rejected", done_at, facts)
         else:
             reason = f"Everflow answered {result.status}"
-            self.ledger.finish(job["job_key"], attempt, "failed", done_at, facts | {"failure_reason": reason})
+            self.ledger.finish(
+                job["job_key"], attempt, "failed", done_at, facts | {"failure_reason": reason}
+            )
             self.dead_letters.send(body, {"job_key": job["job_key"], "failure_reason": reason})
         status = {"posted": "posted", "rejected": "rejected"}.get(result.outcome, "failed")
         return PostOutcome(status, job["job_key"], result.status, result.conversion_id)
