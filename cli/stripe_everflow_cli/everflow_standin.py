@@ -13,7 +13,9 @@ stack and manual tries) or from Python (tests):
   nothing is scripted.
 
 Default answer to a conversion postback: 200 with ``{"conversion_id": …,
-"transaction_id": …}``, the shape Everflow's SDK endpoint answers with.
+"transaction_id": …}``, the shape Everflow's SDK endpoint answers with. The Network
+API's ``GET /v1/networks/reporting/events/{transaction_id}`` lists the conversions
+it accepted for that click.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 
 @dataclass
@@ -49,6 +51,7 @@ class ReceivedRequest:
     status: int
     received_at: float
     connection: str
+    conversion_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +63,7 @@ class ReceivedRequest:
             "status": self.status,
             "received_at": self.received_at,
             "connection": self.connection,
+            "conversion_id": self.conversion_id,
         }
 
 
@@ -103,29 +107,66 @@ class EverflowStandIn:
 
     # ------------------------------------------------------------ serving
 
+    def _network_api(self, path: str) -> tuple[int, str] | None:
+        """The Network API reads the bridge makes, answered from what was recorded."""
+        prefix = "/v1/networks/reporting/events/"
+        if not path.startswith(prefix):
+            return None
+        transaction_id = unquote(path[len(prefix) :])
+        with self._lock:
+            accepted = [
+                (dict(r.query), r.conversion_id)
+                for r in self.received
+                if r.path == "/" and r.conversion_id
+            ]
+        events = [
+            {
+                "conversion_id": conversion_id,
+                "transaction_id": transaction_id,
+                "order_id": params.get("order_id"),
+                "status": "approved",
+                "is_event": "event_id" in params or "adv_event_id" in params,
+                "sale_amount": float(params.get("amount") or 0),
+            }
+            for params, conversion_id in accepted
+            if params.get("transaction_id") == transaction_id
+        ]
+        return 200, json.dumps({"events": events})
+
     def _respond(
         self, method: str, path: str, query: list[tuple[str, str]], body: str, connection: str
     ) -> tuple[int, str]:
+        api = self._network_api(path)
+        if api is not None:
+            status, payload = api
+            with self._lock:
+                self.received.append(
+                    ReceivedRequest(method, path, query, body, status, time.time(), connection)
+                )
+            return status, payload
         answer = self._next_answer()
         if answer.delay:
             time.sleep(answer.delay)
+        conversion_id = None
         if answer.body is not None:
             payload = answer.body
         elif answer.status == 204:
             payload = ""
         elif 200 <= answer.status < 300:
-            params = dict(query)
+            conversion_id = uuid.uuid4().hex[:16]
             payload = json.dumps(
                 {
-                    "conversion_id": uuid.uuid4().hex[:16],
-                    "transaction_id": params.get("transaction_id"),
+                    "conversion_id": conversion_id,
+                    "transaction_id": dict(query).get("transaction_id"),
                 }
             )
         else:
             payload = json.dumps({"error": f"stand-in answered {answer.status}"})
         with self._lock:
             self.received.append(
-                ReceivedRequest(method, path, query, body, answer.status, time.time(), connection)
+                ReceivedRequest(
+                    method, path, query, body, answer.status, time.time(), connection, conversion_id
+                )
             )
             self.connections.add(connection)
         return answer.status, payload

@@ -144,7 +144,9 @@ class LocalStack:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         }
         if self.everflow_url:
+            # Postbacks and Network API calls both go to the stand-in (or the given URL).
             environment["EVERFLOW_POSTBACK_BASE_URL"] = self.everflow_url
+            environment["EVERFLOW_API_BASE_URL"] = self.everflow_url
         return environment
 
     @property

@@ -19,6 +19,7 @@ from stripe_everflow.aws import SqsSender, client, secret_reader
 from stripe_everflow.config import PostSettings
 from stripe_everflow.errors import BridgeError
 from stripe_everflow.everflow import EverflowClient
+from stripe_everflow.everflow_api import EverflowNetworkApi
 from stripe_everflow.ledger import Ledger
 from stripe_everflow.posting import Poster, PostOutcome, postback_settings
 from stripe_everflow.secrets import CachedSecret
@@ -52,6 +53,7 @@ class Dependencies:
             ledger=Ledger(settings.ledger_table, client("dynamodb")),
             client=EverflowClient(pool_size=MAX_PARALLEL_POSTS),
             dead_letters=SqsSender(settings.postback_dlq_url),
+            network_api=EverflowNetworkApi(settings.api_base_url),
         )
         return cls(poster, ThreadPoolExecutor(max_workers=MAX_PARALLEL_POSTS))
 

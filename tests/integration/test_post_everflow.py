@@ -336,3 +336,52 @@ def test_everflow_calls_reuse_connections(poster: Poster, everflow: EverflowStan
         poster.deliver(job(id=f"in_reuse{n}"))
     assert set(everflow.connections) == first_connections
     assert len(threading.enumerate()) < 60
+
+
+def _crash_after_everflow_answered(poster: Poster, one: str) -> None:
+    """An attempt that took the job and reached Everflow, then died before recording."""
+    job_dict = json.loads(one)
+    assert poster.deps.poster.ledger.begin(job_dict, "crashed-attempt", 1_000, 60) == "go"
+    client = poster.deps.poster.client
+    client.get(
+        poster.everflow.url,
+        [
+            ("nid", "1"),
+            ("transaction_id", "ef_tx_1"),
+            ("event_id", "2"),
+            ("order_id", "in_1QbridgeFirst01"),
+        ],
+    )
+
+
+def test_crash_window_is_closed_through_the_network_api(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an Everflow API key, and a worker that crashed after Everflow recorded the job
+    secret = bridge_secret(everflow_api_key="ef_api_key")
+    aws.secretsmanager.put_secret_value(SecretId="BridgeSecret", SecretString=json.dumps(secret))
+    poster = Poster(aws, everflow, monkeypatch, EVERFLOW_API_BASE_URL=everflow.url)
+    one = job()
+    _crash_after_everflow_answered(poster, one)
+    # When the job comes back after the crashed attempt's lease ran out
+    poster.deps.poster.clock = lambda: 2_000
+    assert poster.deliver(one) == {"batchItemFailures": []}
+    # Then Everflow is asked, not posted to again, and the ledger learns the conversion id
+    assert len(everflow.postbacks()) == 1
+    entry = poster.ledger("conversion:default:in_1QbridgeFirst01")
+    assert (entry["status"], entry["recovered_by"]) == ("posted", "network_api")
+    assert entry["conversion_id"] == everflow.postbacks()[0].conversion_id
+
+
+def test_without_an_api_key_the_crash_window_resends_once(
+    poster: Poster, everflow: EverflowStandIn
+) -> None:
+    one = job()
+    _crash_after_everflow_answered(poster, one)
+    # a live lease holds the job: the redelivery backs off
+    poster.deps.poster.clock = lambda: 1_030
+    assert len(poster.deliver(one)["batchItemFailures"]) == 1
+    # after the lease, the job is sent again: the one documented duplicate
+    poster.deps.poster.clock = lambda: 2_000
+    assert poster.deliver(one) == {"batchItemFailures": []}
+    assert len(everflow.postbacks()) == 2

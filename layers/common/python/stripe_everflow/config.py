@@ -249,6 +249,7 @@ class PostSettings:
     advertiser_event_id: str | None
     target_rules: str = ""
     adv_params: str = DEFAULT_ADV_PARAMS
+    api_base_url: str = "https://api.eflow.team"
     lease_seconds: int = 60
     secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
 
@@ -286,6 +287,8 @@ class PostSettings:
             advertiser_event_id=ids["EVERFLOW_ADVERTISER_EVENT_ID"],
             target_rules=environ.get("EVERFLOW_TARGET_RULES", ""),
             adv_params=environ.get("EVERFLOW_ADV_PARAMS", DEFAULT_ADV_PARAMS),
+            api_base_url=environ.get("EVERFLOW_API_BASE_URL", "").strip()
+            or "https://api.eflow.team",
             lease_seconds=_positive_int(environ, "POSTBACK_LEASE_SECONDS", 60),
             secret_max_age_seconds=_positive_int(
                 environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Begin = Literal["go", "done", "busy"]
+Begin = Literal["go", "resume", "done", "busy"]
 FINAL_STATES = ("posted", "rejected", "failed")
 
 
@@ -69,7 +69,8 @@ class Ledger:
         return LedgerEntry(job_key, str(item.get("status")), int(item.get("attempts", 0)), item)
 
     def begin(self, job: Mapping[str, Any], attempt_id: str, now: int, lease_seconds: int) -> Begin:
-        """Take the job for this attempt: "go" to send, "done" if already final,
+        """Take the job for this attempt: "go" to send, "resume" when a crashed attempt
+        left it ``sending`` (it may have reached Everflow), "done" if already final,
         "busy" if another worker holds a live lease."""
         summary = {
             "job_key": job["job_key"],
@@ -85,7 +86,7 @@ class Ledger:
             "job": json.dumps(job, separators=(",", ":")),
         }
         try:
-            self._db.update_item(
+            answer = self._db.update_item(
                 TableName=self._table,
                 Key=ledger_key(job["job_key"]),
                 UpdateExpression=(
@@ -110,8 +111,10 @@ class Ledger:
                         **{f":{k}": v for k, v in summary.items()},
                     }
                 ),
+                ReturnValues="ALL_OLD",
             )
-            return "go"
+            previous = answer.get("Attributes", {}).get("status", {}).get("S")
+            return "resume" if previous == "sending" else "go"
         except Exception as error:
             if not self._condition_failed(error):
                 raise

@@ -11,7 +11,11 @@ worker finds it leased and retries later. Outcomes:
 * other 4xx → ``failed`` with status and body, and the job is sent to PostbackDLQ.
 
 Residual window: a crash after Everflow answered and before the ledger recorded it
-leaves the job ``sending``; once the lease passes, the next delivery sends it again.
+leaves the job ``sending``; once the lease passes, the next delivery takes it again.
+With an Everflow API key the bridge first asks Everflow whether the click already
+has a conversion with this order id, and records that instead of sending again;
+without one (or for base conversions, which that lookup does not list) it sends
+again, and that one call may be a duplicate.
 """
 
 from __future__ import annotations
@@ -35,10 +39,12 @@ from stripe_everflow.everflow import (
     EverflowClient,
     PostbackSettings,
     conversion_params,
+    order_id_of,
     parse_adv_params,
     parse_target_rules,
     redact_url,
 )
+from stripe_everflow.everflow_api import EverflowApiError, EverflowNetworkApi
 from stripe_everflow.jobs import POSTBACK_JOB_SCHEMA
 from stripe_everflow.ledger import Ledger
 from stripe_everflow.matching import MessageSender
@@ -92,7 +98,20 @@ class Poster:
     ledger: Ledger
     client: EverflowClient
     dead_letters: MessageSender
+    network_api: EverflowNetworkApi | None = None
     clock: Callable[[], float] = time.time
+
+    def _already_recorded(self, job: dict[str, Any]) -> str | None:
+        """The conversion id Everflow holds for this job, if the API can tell."""
+        api_key = self.secret.get().everflow_api_key
+        transaction_id = (job.get("target") or {}).get("transaction_id")
+        if self.network_api is None or not api_key or not transaction_id:
+            return None
+        order_id = order_id_of(job)
+        for conversion in self.network_api.events_of_transaction(api_key, transaction_id):
+            if order_id and conversion.order_id == order_id:
+                return conversion.conversion_id
+        return None
 
     def post(self, body: str) -> PostOutcome:
         """Send one job. Raises JobError subclasses (the record fails and is retried)."""
@@ -109,6 +128,22 @@ class Poster:
             return PostOutcome("duplicate", job["job_key"])
         if began == "busy":
             raise JobBusyError(f"{job['job_key']} is being sent by another worker")
+        if began == "resume":
+            try:
+                known = self._already_recorded(job)
+            except EverflowApiError:
+                self.ledger.release(job["job_key"], attempt, now, {"last_error": "lookup failed"})
+                raise
+            if known:
+                self.ledger.finish(
+                    job["job_key"],
+                    attempt,
+                    "posted",
+                    now,
+                    {"conversion_id": known, "posted_at": now, "recovered_by": "network_api"},
+                )
+                self.ledger.link_objects(job)
+                return PostOutcome("posted", job["job_key"], None, known)
         token = self.secret.get().everflow_verification_token
         try:
             url, result = self.client.get(

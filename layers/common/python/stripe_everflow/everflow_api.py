@@ -1,0 +1,84 @@
+"""Everflow's Network API (``https://api.eflow.team/v1/networks``, key in
+``X-Eflow-API-Key``), for what a postback cannot do: finding a conversion the
+bridge may already have sent, and (for refunds) changing one.
+
+Timeouts: 3.05 s connect, 10 s read. Errors raise EverflowApiError; callers decide
+whether that fails the record (retried by SQS) or is only logged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from stripe_everflow.errors import BridgeError
+
+CONNECT_TIMEOUT_SECONDS = 3.05
+READ_TIMEOUT_SECONDS = 10.0
+
+
+class EverflowApiError(BridgeError):
+    reason = "everflow_api_error"
+
+
+@dataclass(frozen=True)
+class RecordedConversion:
+    conversion_id: str
+    order_id: str | None
+    status: str | None
+    is_event: bool
+
+
+class EverflowNetworkApi:
+    def __init__(self, base_url: str, session: Any | None = None) -> None:
+        self._base = base_url.rstrip("/") + "/v1/networks"
+        self._session = session
+        self._lock = threading.Lock()
+
+    def _http(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import requests
+
+                self._session = requests.Session()
+            return self._session
+
+    def _call(self, method: str, path: str, api_key: str, body: Any = None) -> Any:
+        import requests
+
+        try:
+            answer = self._http().request(
+                method,
+                self._base + path,
+                json=body,
+                headers={"X-Eflow-API-Key": api_key, "Accept": "application/json"},
+                timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+            )
+        except requests.RequestException as error:
+            raise EverflowApiError(f"{method} {path}: {type(error).__name__}") from error
+        if answer.status_code >= 300:
+            raise EverflowApiError(f"{method} {path}: HTTP {answer.status_code}")
+        try:
+            return answer.json()
+        except ValueError:
+            raise EverflowApiError(f"{method} {path}: answer is not JSON") from None
+
+    def events_of_transaction(self, api_key: str, transaction_id: str) -> list[RecordedConversion]:
+        """Post-conversion events Everflow recorded on a click (GET reporting/events/{id})."""
+        document = self._call("GET", f"/reporting/events/{quote(transaction_id, safe='')}", api_key)
+        events = document.get("events") if isinstance(document, Mapping) else None
+        found = []
+        for event in events or []:
+            if isinstance(event, Mapping) and event.get("conversion_id"):
+                found.append(
+                    RecordedConversion(
+                        conversion_id=str(event["conversion_id"]),
+                        order_id=str(event["order_id"]) if event.get("order_id") else None,
+                        status=str(event["status"]) if event.get("status") else None,
+                        is_event=bool(event.get("is_event", True)),
+                    )
+                )
+        return found
