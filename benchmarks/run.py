@@ -17,6 +17,9 @@ Sections (each a function returning rows, printed together as one table):
 * ``matcher`` — MatchPaymentFunction on batches of 10 payments: DynamoDB requests per
   batch (goal: lookups in at most 2 read requests, not one per record) and CPU per
   event, with AWS on a moto server in another process so its CPU is not counted.
+* ``posting`` — PostEverflowFunction on batches of 10 against an Everflow stand-in
+  answering after 200 ms (goal: ≤ 1.5 x 200 ms per batch), keep-alive (goal: no new
+  TCP connection after the first batch), and CPU per posted conversion.
 
 Usage: ``.venv/bin/python benchmarks/run.py [--only SECTION ...] [--strict]``;
 ``--strict`` exits 1 when a goal is missed (off by default: figures from a noisy
@@ -35,9 +38,10 @@ from collections.abc import Sequence
 from benchlib import Row, Section
 from cold_start import cold_start
 from matcher import matcher
+from posting import posting
 from warm_cpu import warm_cpu
 
-SECTIONS: list[Section] = [cold_start, warm_cpu, matcher]
+SECTIONS: list[Section] = [cold_start, warm_cpu, matcher, posting]
 
 COLUMNS = ("benchmark", "figure", "unit", "goal", "ratio", "verdict", "note")
 

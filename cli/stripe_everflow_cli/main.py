@@ -97,6 +97,21 @@ def _print_ready(stack: Any, config: Any) -> None:
     print("\n".join(lines), flush=True)
 
 
+def cmd_everflow_standin(args: argparse.Namespace) -> int:
+    from stripe_everflow_cli.everflow_standin import EverflowStandIn
+
+    standin = EverflowStandIn(port=args.port)
+    standin.set_default({"status": 200, "delay": args.delay})
+    standin.start()
+    print(f"Everflow stand-in on {standin.url} (GET /__standin/requests)", flush=True)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    standin.stop()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from stripe_everflow_cli.demo import run_demo
 
@@ -172,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="scripted scenario through the local stack")
     demo.set_defaults(run=cmd_demo)
+
+    standin = commands.add_parser(
+        "everflow-standin", help="run only the local Everflow stand-in (records every call)"
+    )
+    standin.add_argument("--port", type=int, default=3100)
+    standin.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    standin.set_defaults(run=cmd_everflow_standin)
 
     send = commands.add_parser("send", help="sign a Stripe event file and POST it")
     send.add_argument("event")
