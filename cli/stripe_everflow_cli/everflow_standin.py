@@ -96,6 +96,14 @@ class EverflowStandIn:
         """Conversion postbacks (``GET /?…``) received."""
         return [r for r in self.requests() if r.method == "GET" and r.path == "/"]
 
+    def reversals(self) -> list[ReceivedRequest]:
+        """Reversal postbacks (``GET /reversal?…``) received."""
+        return [r for r in self.requests() if r.method == "GET" and r.path == "/reversal"]
+
+    def api_calls(self) -> list[ReceivedRequest]:
+        """Network API calls received (``/v1/networks/…``)."""
+        return self.requests("/v1/networks/")
+
     def clear(self) -> None:
         with self._lock:
             self.received.clear()

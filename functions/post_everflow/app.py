@@ -19,7 +19,7 @@ from stripe_everflow.aws import SqsSender, client, secret_reader
 from stripe_everflow.config import PostSettings
 from stripe_everflow.errors import BridgeError
 from stripe_everflow.everflow import EverflowClient
-from stripe_everflow.everflow_api import EverflowNetworkApi
+from stripe_everflow.everflow_api import ApiRateLimiter, EverflowNetworkApi
 from stripe_everflow.ledger import Ledger
 from stripe_everflow.posting import Poster, PostOutcome, postback_settings
 from stripe_everflow.secrets import CachedSecret
@@ -30,6 +30,13 @@ MAX_PARALLEL_POSTS = 10
 
 _COUNTERS = {
     "posted": "ConversionsPosted",
+    "reversed": "ConversionsReversed",
+    "adjusted": "ConversionsAdjusted",
+    "restored": "ConversionsRestored",
+    "recorded": "RefundsRecordedOnly",
+    "not_ours": "RefundsNotOurs",
+    "nothing_to_undo": "RefundsNothingToUndo",
+    "superseded": "RefundsSuperseded",
     "rejected": "ConversionsRejectedByEverflow",
     "failed": "PostbacksFailedPermanently",
     "duplicate": "DuplicateJobsSkipped",
@@ -44,16 +51,20 @@ class Dependencies:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Dependencies:
         settings = PostSettings.from_environ(environ)
+        dynamodb = client("dynamodb")
         poster = Poster(
             settings=settings,
             postback=postback_settings(settings),
             secret=CachedSecret(
                 secret_reader(settings.secret_name), max_age=settings.secret_max_age_seconds
             ),
-            ledger=Ledger(settings.ledger_table, client("dynamodb")),
+            ledger=Ledger(settings.ledger_table, dynamodb),
             client=EverflowClient(pool_size=MAX_PARALLEL_POSTS),
             dead_letters=SqsSender(settings.postback_dlq_url),
             network_api=EverflowNetworkApi(settings.api_base_url),
+            rate_limiter=ApiRateLimiter(
+                settings.ledger_table, dynamodb, per_second=settings.api_calls_per_second
+            ),
         )
         return cls(poster, ThreadPoolExecutor(max_workers=MAX_PARALLEL_POSTS))
 

@@ -610,7 +610,11 @@ def test_only_expiring_tables_have_ttl_on_their_expiry_attribute(cfn: dict[str, 
         for table_id, table in resources(cfn, "AWS::DynamoDB::Table").items()
         if props(table).get("TimeToLiveSpecification", {}).get("Enabled") is True
     }
-    assert ttl == {"AttributionTable": "expires_at", "IdempotencyTable": "expiration"}
+    assert ttl == {
+        "AttributionTable": "expires_at",
+        "IdempotencyTable": "expiration",
+        "LedgerTable": "expires_at",  # only its rate-limit windows carry expires_at
+    }
 
 
 # ------------------------------------------------------------------ HTTP API and outputs

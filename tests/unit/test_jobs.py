@@ -60,6 +60,7 @@ def test_conversion_job_of_the_first_invoice(shape: str) -> None:
         "amount_refunded": None,
         "charge_amount": None,
         "dispute_status": None,
+        "conversion_job_key": None,
         "stripe": {
             "event_id": f"evt_1QbridgeInvoicePaidFirst{shape.capitalize()}",
             "event_type": "invoice.paid",

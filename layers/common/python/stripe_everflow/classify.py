@@ -11,8 +11,9 @@ arrive in. Sources of truth:
   intent (the legacy Charges API);
 * ``checkout.session.completed`` in subscription mode and customer/subscription
   events carry click ids only (their money is counted by ``invoice.paid``);
-* refunds (``charge.refunded`` cumulative, ``refund.*``) and disputes are forwarded
-  with every id needed to find their conversion.
+* refunds (``charge.refunded``, with the charge's cumulative refunded amount; the
+  ``refund.*`` events describe the same refunds and are not counted) and disputes
+  are forwarded with every id needed to find their conversion.
 
 Pre-2025-03-31 payloads link charge/payment intent → invoice directly
 (``invoice`` field present); basil and later do not, so a payment intent's invoice
@@ -396,15 +397,10 @@ def _classify_refund(event: Mapping[str, Any], refund: Mapping[str, Any]) -> Cla
         charge_id=_str(refund.get("charge")),
         payment_intent_id=_str(refund.get("payment_intent")),
     )
-    if refund.get("status") != "succeeded":
-        return _ignored(ids, f"refund_{refund.get('status') or 'unknown'}")
-    return Classification(
-        "refund",
-        ids,
-        amount_minor=_int(refund.get("amount")),
-        currency=str(refund.get("currency", "")).upper(),
-        occurred_at=_int(event.get("created")),
-    )
+    # charge.refunded carries the charge's cumulative refunded amount for every refund,
+    # which makes it the one source of truth: counting refund.* as well would count
+    # each refund twice.
+    return _ignored(ids, "counted_by_charge_refunded", amount_minor=_int(refund.get("amount")))
 
 
 def _classify_dispute(event: Mapping[str, Any], dispute: Mapping[str, Any]) -> Classification:

@@ -250,6 +250,10 @@ class PostSettings:
     target_rules: str = ""
     adv_params: str = DEFAULT_ADV_PARAMS
     api_base_url: str = "https://api.eflow.team"
+    partial_refund_policy: str = "adjust"
+    partial_refund_fallback: str = "record-only"
+    dispute_policy: str = "on-created"
+    api_calls_per_second: int = 25
     lease_seconds: int = 60
     secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
 
@@ -289,6 +293,16 @@ class PostSettings:
             adv_params=environ.get("EVERFLOW_ADV_PARAMS", DEFAULT_ADV_PARAMS),
             api_base_url=environ.get("EVERFLOW_API_BASE_URL", "").strip()
             or "https://api.eflow.team",
+            partial_refund_policy=_choice(
+                environ, "PARTIAL_REFUND_POLICY", ("adjust", "reverse", "record-only"), "adjust"
+            ),
+            partial_refund_fallback=_choice(
+                environ, "PARTIAL_REFUND_FALLBACK", ("reverse", "record-only"), "record-only"
+            ),
+            dispute_policy=_choice(
+                environ, "DISPUTE_POLICY", ("on-created", "on-lost"), "on-created"
+            ),
+            api_calls_per_second=_positive_int(environ, "EVERFLOW_API_CALLS_PER_SECOND", 25),
             lease_seconds=_positive_int(environ, "POSTBACK_LEASE_SECONDS", 60),
             secret_max_age_seconds=_positive_int(
                 environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS

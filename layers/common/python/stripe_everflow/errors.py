@@ -145,3 +145,10 @@ class EverflowRetryableError(JobError):
 
 class UnsupportedJobError(JobError):
     reason = "unsupported_job"
+
+
+class ConversionNotPostedError(JobError):
+    """A refund or dispute whose conversion is not posted yet: retried until it is,
+    then it waits in PostbackDLQ — never dropped."""
+
+    reason = "conversion_not_posted"

@@ -261,11 +261,14 @@ class EverflowClient:
                 self._session = session
             return self._session
 
-    def get(self, base_url: str, params: Sequence[tuple[str, str]]) -> tuple[str, PostbackResult]:
-        """Send one postback; returns the URL sent and what the answer means."""
+    def get(
+        self, base_url: str, params: Sequence[tuple[str, str]], path: str = "/"
+    ) -> tuple[str, PostbackResult]:
+        """Send one postback (``path`` "/reversal" for a reversal); returns the URL sent
+        and what the answer means."""
         import requests
 
-        url = base_url.rstrip("/") + "/?" + urlencode(list(params))
+        url = base_url.rstrip("/") + path + "?" + urlencode(list(params))
         try:
             answer = self._http().get(url, timeout=self._timeouts, allow_redirects=False)
         except requests.Timeout as error:
@@ -277,3 +280,24 @@ class EverflowClient:
                 "retryable", None, "", error=f"connection: {type(error).__name__}"
             )
         return url, interpret_answer(answer.status_code, answer.text)
+
+
+def reversal_params(
+    network_id: str,
+    conversion_id: str | None,
+    order_id: str | None,
+    verification_token: str | None,
+) -> list[tuple[str, str]]:
+    """A reversal keyed by exactly one safe key: the conversion id, else the order id.
+    Never by bare email or bare transaction id (those reverse every conversion of the
+    customer or of the click)."""
+    params = [("nid", network_id)]
+    if conversion_id:
+        params.append(("conversion_id", conversion_id))
+    elif order_id:
+        params.append(("order_id", order_id))
+    else:
+        raise ValueError("a reversal needs a conversion id or an order id")
+    if verification_token:
+        params.append(("verification_token", verification_token))
+    return params

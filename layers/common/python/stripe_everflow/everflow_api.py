@@ -82,3 +82,67 @@ class EverflowNetworkApi:
                     )
                 )
         return found
+
+    def set_sale_amount(
+        self, api_key: str, conversion_id: str, amount: str, is_event: bool
+    ) -> None:
+        """PUT reporting/conversions/{id}/saleamount: the conversion's new absolute amount."""
+        self._call(
+            "PUT",
+            f"/reporting/conversions/{quote(conversion_id, safe='')}/saleamount",
+            api_key,
+            {"sale_amount": float(amount), "is_event": is_event},
+        )
+
+    def set_status(self, api_key: str, conversion_ids: list[str], status: str) -> None:
+        """PATCH reporting/conversions: approve or reject conversions (asynchronous at
+        Everflow: it may report success and still fail; the ledger records the request)."""
+        answer = self._call(
+            "PATCH",
+            "/reporting/conversions",
+            api_key,
+            {"conversion_ids": conversion_ids, "conversion_status": status},
+        )
+        if isinstance(answer, Mapping) and answer.get("result") is False:
+            raise EverflowApiError("PATCH /reporting/conversions: result false")
+
+
+class ApiRateLimiter:
+    """At most ``per_second`` Network API calls per second across every worker: a
+    fixed one-second window counted with a conditional ADD in LedgerTable (TTL'd)."""
+
+    def __init__(
+        self, table_name: str, dynamodb: Any, per_second: int = 25, max_wait_seconds: float = 10.0
+    ) -> None:
+        self._table = table_name
+        self._db = dynamodb
+        self._per_second = per_second
+        self._max_wait = max_wait_seconds
+
+    def acquire(self) -> None:
+        """Wait for a slot; raises EverflowApiError after ``max_wait_seconds`` (retried)."""
+        import time
+
+        deadline = time.monotonic() + self._max_wait
+        while True:
+            second = int(time.time())
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": f"ratelimit#everflow-api#{second}"}, "sk": {"S": "window"}},
+                    UpdateExpression="ADD calls :one SET expires_at = :expires",
+                    ConditionExpression="attribute_not_exists(calls) OR calls < :limit",
+                    ExpressionAttributeValues={
+                        ":one": {"N": "1"},
+                        ":limit": {"N": str(self._per_second)},
+                        ":expires": {"N": str(second + 120)},
+                    },
+                )
+                return
+            except Exception as error:
+                code = (getattr(error, "response", {}) or {}).get("Error", {}).get("Code")
+                if code != "ConditionalCheckFailedException":
+                    raise
+            if time.monotonic() > deadline:
+                raise EverflowApiError("the Network API rate limit stayed exhausted")
+            time.sleep(max(0.0, second + 1 - time.time()) + 0.01)

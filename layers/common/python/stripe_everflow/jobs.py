@@ -14,6 +14,8 @@ Schema ``postback-job/1`` (JSON)::
       "amount_refunded": "15.00" | null,        # charge.refunded: cumulative refunded on the charge
       "charge_amount": "49.00" | null,          # charge.refunded: what the charge captured
       "dispute_status": "won" | null,
+      "conversion_job_key": "conversion:default:in_1Q…" | null,  # refunds, disputes: the
+                                                # conversion they undo; null = not ours
       "stripe": {"event_id", "event_type", "invoice_id", "charge_id", "payment_intent_id",
                  "customer_id", "subscription_id", "refund_id", "dispute_id",
                  "checkout_session_id", "price_ids": [], "product_ids": [],
@@ -75,6 +77,7 @@ class PostbackJob:
     classification: Classification
     kind: str | None = None
     target: ClickTarget | EmailTarget | None = None
+    conversion_job_key: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         c = self.classification
@@ -95,6 +98,7 @@ class PostbackJob:
             "amount_refunded": money(c.amount_refunded_minor),
             "charge_amount": money(c.charge_amount_minor),
             "dispute_status": c.dispute_status,
+            "conversion_job_key": self.conversion_job_key,
             "stripe": {
                 **c.ids.as_dict(),
                 "price_ids": list(c.price_ids),

@@ -160,3 +160,35 @@ class Ledger:
                         "job_key": {"S": job["job_key"]},
                     },
                 )
+
+    def annotate(self, job_key: str, facts: Mapping[str, Any]) -> None:
+        """Add facts to a final entry (a conversion's Everflow state after a refund)."""
+        values = {k: v for k, v in facts.items() if v is not None}
+        if not values:
+            return
+        self._db.update_item(
+            TableName=self._table,
+            Key=ledger_key(job_key),
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
+            ExpressionAttributeNames={f"#{k}": k for k in values},
+            ExpressionAttributeValues=self._values({f":{k}": v for k, v in values.items()}),
+        )
+
+    def raise_refunded(self, conversion_key: str, refunded_minor: int) -> bool:
+        """Move the conversion's refunded high-water mark up to ``refunded_minor``;
+        False when a later refund state was already applied (this one is stale)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=ledger_key(conversion_key),
+                UpdateExpression="SET refunded_minor = :refunded",
+                ConditionExpression=(
+                    "attribute_not_exists(refunded_minor) OR refunded_minor <= :refunded"
+                ),
+                ExpressionAttributeValues={":refunded": {"N": str(refunded_minor)}},
+            )
+            return True
+        except Exception as error:
+            if self._condition_failed(error):
+                return False
+            raise

@@ -156,8 +156,9 @@ class Matcher:
             replayed = self._register_carried(account, c, hash_key)
             return outcome("click_registered", reason=c.reason, replayed=replayed)
         if c.action in ("refund", "dispute_opened", "dispute_closed"):
-            job = self._forward(account, incoming, c)
-            return outcome("job", job_key=job.job_key)
+            job = self._forward(account, c)
+            reason = None if job.conversion_job_key else "conversion_not_ours"
+            return outcome("job", job_key=job.job_key, reason=reason)
         return self._process_payment(account, incoming, c, hash_key, outcome)
 
     def _process_payment(
@@ -208,6 +209,7 @@ class Matcher:
             target=target,
         )
         self.postbacks.send(job.to_json(), {"job_key": job.job_key, "action": "conversion"})
+        self.store.record_job(claim_key(account.name, f"conversion#{c.money_key}"), job.job_key)
         matched_by = target.matched_by if isinstance(target, ClickTarget) else "everflow_email"
         return outcome("job", job_key=job.job_key, kind=kind, matched_by=matched_by)
 
@@ -349,16 +351,30 @@ class Matcher:
 
     # -------------------------------------------------------------- refunds, disputes
 
-    def _forward(
-        self, account: StripeAccount, incoming: IncomingEvent, c: Classification
-    ) -> PostbackJob:
+    def _conversion_of(self, account: StripeAccount, c: Classification) -> str | None:
+        """The job key of the conversion a refund or dispute undoes, or None when that
+        money was never reported (not attributed, or not ours).
+
+        The money may be keyed by the invoice (which basil refunds and disputes do not
+        name: found through the payment intent's link, or Stripe's InvoicePayment
+        list), the payment intent, or the charge.
+        """
+        ids = c.ids
+        candidates = [ids.invoice_id]
+        if not ids.invoice_id and ids.payment_intent_id:
+            candidates.append(self._invoice_of(account, ids.payment_intent_id))
+        candidates += [ids.payment_intent_id, ids.charge_id]
+        for money_key in dict.fromkeys(k for k in candidates if k and k != "unknown"):
+            claim = self.store.get(claim_key(account.name, f"conversion#{money_key}"))
+            if claim and claim.get("job_key"):
+                return str(claim["job_key"])
+        return None
+
+    def _forward(self, account: StripeAccount, c: Classification) -> PostbackJob:
         ids = c.ids
         if c.action == "refund":
-            key = (
-                f"refund:{account.name}:{ids.refund_id}"
-                if ids.refund_id
-                else (f"refund:{account.name}:{ids.charge_id}:{c.amount_refunded_minor}")
-            )
+            # One job per cumulative refunded amount of the charge.
+            key = f"refund:{account.name}:{ids.charge_id}:{c.amount_refunded_minor}"
         elif c.action == "dispute_opened":
             key = f"dispute_opened:{account.name}:{ids.dispute_id}"
         else:
@@ -369,6 +385,7 @@ class Matcher:
             account=account.name,
             livemode=account.livemode,
             classification=c,
+            conversion_job_key=self._conversion_of(account, c),
         )
         self.postbacks.send(job.to_json(), {"job_key": key, "action": c.action})
         return job

@@ -23,12 +23,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stripe_everflow import undo
 from stripe_everflow.config import PostSettings
 from stripe_everflow.errors import (
+    ConversionNotPostedError,
     EverflowRetryableError,
     JobBusyError,
     MalformedJobError,
@@ -43,8 +45,9 @@ from stripe_everflow.everflow import (
     parse_adv_params,
     parse_target_rules,
     redact_url,
+    reversal_params,
 )
-from stripe_everflow.everflow_api import EverflowApiError, EverflowNetworkApi
+from stripe_everflow.everflow_api import ApiRateLimiter, EverflowApiError, EverflowNetworkApi
 from stripe_everflow.jobs import POSTBACK_JOB_SCHEMA
 from stripe_everflow.ledger import Ledger
 from stripe_everflow.matching import MessageSender
@@ -68,7 +71,9 @@ def postback_settings(settings: PostSettings) -> PostbackSettings:
 
 @dataclass(frozen=True)
 class PostOutcome:
-    status: str  # posted | rejected | failed | duplicate
+    # posted | rejected | failed | duplicate; for refunds and disputes also reversed |
+    # adjusted | restored | recorded | not_ours | nothing_to_undo | superseded
+    status: str
     job_key: str
     http_status: int | None = None
     conversion_id: str | None = None
@@ -99,6 +104,7 @@ class Poster:
     client: EverflowClient
     dead_letters: MessageSender
     network_api: EverflowNetworkApi | None = None
+    rate_limiter: ApiRateLimiter | None = None
     clock: Callable[[], float] = time.time
 
     def _already_recorded(self, job: dict[str, Any]) -> str | None:
@@ -116,8 +122,10 @@ class Poster:
     def post(self, body: str) -> PostOutcome:
         """Send one job. Raises JobError subclasses (the record fails and is retried)."""
         job = read_job(body)
+        if job["action"] in ("refund", "dispute_opened", "dispute_closed"):
+            return self._undo(job, body)
         if job["action"] != "conversion":
-            raise UnsupportedJobError(f"{job['action']} jobs are not posted yet")
+            raise UnsupportedJobError(f"{job['action']} jobs are not posted")
         target = job.get("target") or {}
         if target.get("mode") not in ("click", "email"):
             raise MalformedJobError("a conversion job needs a click or email target")
@@ -153,6 +161,10 @@ class Poster:
             self.ledger.release(job["job_key"], attempt, int(self.clock()), {"last_error": "crash"})
             raise
         facts = {
+            "is_event": bool(
+                self.postback.target_for(job).event_id
+                or self.postback.target_for(job).advertiser_event_id
+            ),
             "sent_url": redact_url(url, token),
             "http_status": result.status,
             "response_body": result.body,
@@ -180,3 +192,152 @@ class Poster:
             self.dead_letters.send(body, {"job_key": job["job_key"], "failure_reason": reason})
         status = {"posted": "posted", "rejected": "rejected"}.get(result.outcome, "failed")
         return PostOutcome(status, job["job_key"], result.status, result.conversion_id)
+
+    # ------------------------------------------------------------ refunds, disputes
+
+    def _undo(self, job: dict[str, Any], body: str) -> PostOutcome:
+        """Reverse, adjust or restore the conversion a refund/dispute job names."""
+        key = job["job_key"]
+        attempt, now = uuid.uuid4().hex, int(self.clock())
+        began = self.ledger.begin(job, attempt, now, self.settings.lease_seconds)
+        if began == "done":
+            return PostOutcome("duplicate", key)
+        if began == "busy":
+            raise JobBusyError(f"{key} is being sent by another worker")
+        conversion_key = job.get("conversion_job_key")
+        if not conversion_key:
+            self.ledger.finish(key, attempt, "not_ours", now, {"everflow_action": "none"})
+            return PostOutcome("not_ours", key)
+        conversion = self.ledger.get(conversion_key)
+        if conversion is None or conversion.status in ("sending", "retryable"):
+            self.ledger.release(key, attempt, now, {"last_error": "conversion not posted yet"})
+            raise ConversionNotPostedError(f"{conversion_key} is not posted yet")
+        if conversion.status != "posted":
+            # Everflow rejected or never took the conversion: nothing there to undo.
+            self.ledger.finish(
+                key, attempt, "nothing_to_undo", now, {"conversion_status": conversion.status}
+            )
+            return PostOutcome("nothing_to_undo", key)
+        if job["action"] == "refund" and not self.ledger.raise_refunded(
+            conversion_key, undo.refunded_minor(job)
+        ):
+            self.ledger.finish(key, attempt, "superseded", now, {"everflow_action": "none"})
+            return PostOutcome("superseded", key)
+        secret = self.secret.get()
+        step = undo.plan(
+            job,
+            partial_policy=self.settings.partial_refund_policy,
+            fallback=self.settings.partial_refund_fallback,
+            dispute_policy=self.settings.dispute_policy,
+            has_api_key=bool(secret.everflow_api_key),
+            conversion=conversion.item,
+        )
+        try:
+            facts = self._apply(
+                step,
+                job,
+                conversion.item,
+                secret.everflow_api_key,
+                secret.everflow_verification_token,
+            )
+        except (EverflowRetryableError, EverflowApiError) as error:
+            self.ledger.release(key, attempt, int(self.clock()), {"last_error": str(error)})
+            raise
+        done_at = int(self.clock())
+        if facts.get("permanent_failure"):
+            reason = str(facts.pop("permanent_failure"))
+            self.ledger.finish(key, attempt, "failed", done_at, facts | {"failure_reason": reason})
+            self.dead_letters.send(body, {"job_key": key, "failure_reason": reason})
+            return PostOutcome("failed", key, facts.get("http_status"))
+        status = {"reverse": "reversed", "adjust": "adjusted", "restore": "restored"}.get(
+            step, "recorded"
+        )
+        self.ledger.finish(
+            key,
+            attempt,
+            status,
+            done_at,
+            facts | {"conversion_job_key": conversion_key, "everflow_action": step},
+        )
+        self.ledger.annotate(conversion_key, self._conversion_state(step, job, facts))
+        return PostOutcome(status, key, facts.get("http_status"))
+
+    def _conversion_state(
+        self, step: str, job: dict[str, Any], facts: dict[str, Any]
+    ) -> dict[str, Any]:
+        if step == "reverse":
+            return {"everflow_state": "reversed", "reversed_by": job["job_key"]}
+        if step == "adjust":
+            return {"everflow_state": "adjusted", "sale_amount": facts.get("sale_amount")}
+        if step == "restore":
+            return {"everflow_state": "approved", "reversed_by": "", "restored_by": job["job_key"]}
+        return {}
+
+    def _conversion_id(self, conversion: Mapping[str, Any], api_key: str | None) -> str | None:
+        if conversion.get("conversion_id"):
+            return str(conversion["conversion_id"])
+        if not api_key or self.network_api is None or not conversion.get("transaction_id"):
+            return None
+        self._throttle()
+        for recorded in self.network_api.events_of_transaction(
+            api_key, str(conversion["transaction_id"])
+        ):
+            if recorded.order_id and recorded.order_id == order_id_of(
+                json.loads(conversion["job"])
+            ):
+                return recorded.conversion_id
+        return None
+
+    def _throttle(self) -> None:
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
+
+    def _apply(
+        self,
+        step: str,
+        job: dict[str, Any],
+        conversion: Mapping[str, Any],
+        api_key: str | None,
+        token: str | None,
+    ) -> dict[str, Any]:
+        """Make the Everflow call for ``step``; returns the facts to record.
+
+        Raises EverflowRetryableError / EverflowApiError for retryable failures."""
+        if step == "record":
+            return {}
+        conversion_job = json.loads(conversion["job"])
+        conversion_id = self._conversion_id(conversion, api_key)
+        if step == "reverse":
+            params = reversal_params(
+                self.settings.network_id, conversion_id, order_id_of(conversion_job), token
+            )
+            url, result = self.client.get(self.postback.base_url, params, path="/reversal")
+            facts: dict[str, Any] = {
+                "sent_url": redact_url(url, token),
+                "http_status": result.status,
+                "response_body": result.body,
+                "last_error": result.error,
+            }
+            if result.outcome == "retryable":
+                raise EverflowRetryableError(f"reversal answered {result.status or result.error}")
+            if result.outcome == "permanent":
+                facts["permanent_failure"] = f"Everflow answered {result.status}"
+            return facts
+        assert api_key is not None and self.network_api is not None
+        if not conversion_id:
+            raise EverflowApiError("the conversion id is not known to Everflow yet")
+        if step == "adjust":
+            amount = undo.net_amount(
+                str(conversion["amount"]),
+                str(conversion["currency"]),
+                str(job["charge_amount"]),
+                str(job["amount_refunded"]),
+            )
+            self._throttle()
+            self.network_api.set_sale_amount(
+                api_key, conversion_id, str(amount), bool(conversion.get("is_event", True))
+            )
+            return {"sale_amount": str(amount), "conversion_id": conversion_id}
+        self._throttle()
+        self.network_api.set_status(api_key, [conversion_id], "approved")
+        return {"conversion_id": conversion_id}

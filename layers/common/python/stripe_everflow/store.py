@@ -275,6 +275,16 @@ class AttributionStore:
                 return False
             raise
 
+    def record_job(self, key: Key, job_key: str) -> None:
+        """Note on a conversion claim that its job was sent (refunds look for it)."""
+        self.write_requests += 1
+        self._db.update_item(
+            TableName=self._table,
+            Key=self._key(key),
+            UpdateExpression="SET job_key = :job",
+            ExpressionAttributeValues={":job": {"S": job_key}},
+        )
+
     def put_link(self, account: str, payment_intent_id: str, invoice_id: str) -> None:
         pk, sk = link_key(account, payment_intent_id)
         self.write_requests += 1
