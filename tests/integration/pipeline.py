@@ -5,14 +5,22 @@ PaymentEventsQueue fed back), jobs read from PostbackQueue."""
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from stripe_everflow.ledger import Ledger
 from tests.integration.conftest import Aws
 from tests.support import LambdaContext, load_function
+
+if TYPE_CHECKING:
+    import pytest
+
+    from stripe_everflow_cli.everflow_standin import EverflowStandIn
 
 
 def sqs_record(body: str, message_id: str | None = None) -> dict[str, Any]:
@@ -95,7 +103,6 @@ def build_pipeline(aws: Aws, monkeypatch: Any, **env: str) -> Pipeline:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     match, clicks = load_function("match_payment"), load_function("click_intake")
-    import os
 
     return Pipeline(
         aws=aws,
@@ -104,3 +111,59 @@ def build_pipeline(aws: Aws, monkeypatch: Any, **env: str) -> Pipeline:
         match_deps=match.Dependencies.from_environ(os.environ),
         click_deps=clicks.Dependencies.from_environ(os.environ),
     )
+
+
+class AtomicDynamoDB:
+    """moto's in-process DynamoDB is not atomic across threads, while DynamoDB applies
+    every conditional write atomically. This client runs calls one at a time (one lock
+    for every instance), so concurrent workers meet DynamoDB's semantics; their Everflow
+    calls still overlap."""
+
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        import boto3
+
+        self._client = boto3.client("dynamodb")
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._client, name)
+
+        def atomic(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return call(*args, **kwargs)
+
+        return atomic
+
+
+class Poster:
+    """The function with its dependencies, and ways to feed it jobs."""
+
+    def __init__(
+        self, aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch, **env: str
+    ) -> None:
+        for name, value in aws.function_environment("PostEverflowFunction").items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("EVERFLOW_POSTBACK_BASE_URL", everflow.url)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        self.aws, self.everflow = aws, everflow
+        self.app = load_function("post_everflow")
+        deps = self.app.Dependencies.from_environ(os.environ)
+        deps.poster.ledger = Ledger(deps.poster.settings.ledger_table, AtomicDynamoDB())
+        # short timeouts so a stalled Everflow is a quick test
+        deps.poster.client = self.app.EverflowClient(connect_timeout=0.5, read_timeout=0.5)
+        self.deps = deps
+
+    def deliver(self, *jobs: str) -> dict[str, Any]:
+        records = [
+            sqs_record(job, message_id=f"m{i}-{uuid.uuid4().hex[:6]}") for i, job in enumerate(jobs)
+        ]
+        response = self.app.handle({"Records": records}, self.deps)
+        self.app.metrics.clear_metrics()
+        return dict(response)
+
+    def ledger(self, job_key: str) -> dict[str, Any]:
+        entry = self.deps.poster.ledger.get(job_key)
+        assert entry is not None
+        return dict(entry.item)

@@ -37,6 +37,7 @@ from stripe_everflow.store import (
     claim_key,
     email_key,
     link_key,
+    object_key,
     parked_customer_pk,
     parked_email_pk,
     pin_key,
@@ -210,6 +211,11 @@ class Matcher:
         )
         self.postbacks.send(job.to_json(), {"job_key": job.job_key, "action": "conversion"})
         self.store.record_job(claim_key(account.name, f"conversion#{c.money_key}"), job.job_key)
+        self.store.link_objects(
+            account.name,
+            [i for i in (c.ids.charge_id, c.ids.payment_intent_id) if i and i != c.money_key],
+            job.job_key,
+        )
         matched_by = target.matched_by if isinstance(target, ClickTarget) else "everflow_email"
         return outcome("job", job_key=job.job_key, kind=kind, matched_by=matched_by)
 
@@ -368,6 +374,9 @@ class Matcher:
             claim = self.store.get(claim_key(account.name, f"conversion#{money_key}"))
             if claim and claim.get("job_key"):
                 return str(claim["job_key"])
+            link = self.store.get(object_key(account.name, money_key))
+            if link:
+                return str(link["job_key"])
         return None
 
     def _forward(self, account: StripeAccount, c: Classification) -> PostbackJob:

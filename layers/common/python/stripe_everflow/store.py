@@ -7,6 +7,8 @@ time too, since DynamoDB deletes expired items late):
 - customer pin: ``customer#<account>#<cus_…>`` / ``pin`` — the click it is pinned to;
 - claim: ``claim#<account>#<key>`` / ``claim`` — who claimed a business key (``owner``);
 - payment link: ``intent#<account>#<pi_…>`` / ``invoice`` — the invoice an intent paid;
+- object link: ``object#<account>#<ch_…|pi_…>`` / ``conversion`` — the conversion job
+  of the money a charge or intent paid (for refunds and disputes);
 - parked payment: ``parked#email#<hmac>`` or ``parked#customer#<account>#<cus_…>`` /
   event id — the queue message to replay, with ``expires_at``.
 
@@ -42,6 +44,10 @@ def claim_key(account: str, name: str) -> Key:
 
 def link_key(account: str, payment_intent_id: str) -> Key:
     return (f"intent#{account}#{payment_intent_id}", "invoice")
+
+
+def object_key(account: str, stripe_id: str) -> Key:
+    return (f"object#{account}#{stripe_id}", "conversion")
 
 
 def parked_email_pk(email_hash: str) -> str:
@@ -284,6 +290,17 @@ class AttributionStore:
             UpdateExpression="SET job_key = :job",
             ExpressionAttributeValues={":job": {"S": job_key}},
         )
+
+    def link_objects(self, account: str, stripe_ids: Iterable[str], job_key: str) -> None:
+        """Let refunds and disputes, which name a charge or payment intent, find the
+        conversion job of the money those objects paid."""
+        for stripe_id in dict.fromkeys(stripe_ids):
+            pk, sk = object_key(account, stripe_id)
+            self.write_requests += 1
+            self._db.put_item(
+                TableName=self._table,
+                Item={"pk": {"S": pk}, "sk": {"S": sk}, "job_key": {"S": job_key}},
+            )
 
     def put_link(self, account: str, payment_intent_id: str, invoice_id: str) -> None:
         pk, sk = link_key(account, payment_intent_id)
