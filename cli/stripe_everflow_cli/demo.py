@@ -8,6 +8,9 @@ Starts the stack on free ports with the built-in test-mode secret and plays two 
    payment and a renewal matched to it, a payment whose click arrives later parked
    then matched, and what reached the Everflow stand-in.
 
+3. refunds and chargebacks: a partial refund adjusting the renewal's amount, a full
+   refund reversing it, a chargeback won and one lost, and the refund report.
+
 Every answer and every job is checked: the demo exits 1 on anything unexpected, so it
 doubles as a smoke test of a fresh checkout.
 """
@@ -349,6 +352,99 @@ def _act_two(stack: LocalStack, root: Path, session: requests.Session, failures:
     )
 
 
+def _refunded(root: Path, shape: str, refunded_minor: int) -> dict[str, Any]:
+    event = _event(
+        root, shape, "charge.refunded.json", id=f"evt_1QbridgeDemoRefund{refunded_minor}"
+    )
+    event["data"]["object"].update(amount_refunded=refunded_minor, refunded=refunded_minor >= 4900)
+    return event
+
+
+def _dispute(root: Path, name: str, event_id: str, **changes: Any) -> dict[str, Any]:
+    event = _event(root, "basil", name, id=event_id)
+    event["data"]["object"].update(changes)
+    return event
+
+
+def _act_three(
+    stack: LocalStack, root: Path, session: requests.Session, failures: list[str]
+) -> None:
+    print("\nAct 3 — refunds and chargebacks follow the money\n")
+    assert stack.everflow is not None
+    stack.everflow.clear()
+    steps: list[tuple[str, dict[str, Any]]] = [
+        (
+            "invoice_payment.paid: renewal's payment link",
+            _event(root, "basil", "invoice_payment.paid.renewal.json"),
+        ),
+        (
+            "invoice_payment.paid: first payment's link",
+            _event(root, "basil", "invoice_payment.paid.first.json"),
+        ),
+        ("renewal partly refunded (15.00 of 49.00)", _refunded(root, "basil", 1500)),
+        ("renewal refunded in full", _refunded(root, "basil", 4900)),
+        (
+            "chargeback opened on the first payment",
+            _dispute(root, "charge.dispute.created.json", "evt_1QbridgeDemoDisputeOpened"),
+        ),
+        (
+            "chargeback won",
+            _dispute(root, "charge.dispute.closed.json", "evt_1QbridgeDemoDisputeWon"),
+        ),
+        (
+            "chargeback on kenji's JPY payment",
+            _dispute(
+                root,
+                "charge.dispute.created.json",
+                "evt_1QbridgeDemoDisputeKenji",
+                id="dp_1QbridgeDemoKenji",
+                charge="ch_3QbridgeOneOff01",
+                payment_intent="pi_3QbridgeOneOff01",
+                amount=5000,
+                currency="jpy",
+            ),
+        ),
+        (
+            "… and lost",
+            _dispute(
+                root,
+                "charge.dispute.closed.json",
+                "evt_1QbridgeDemoDisputeKenjiLost",
+                id="dp_1QbridgeDemoKenji",
+                charge="ch_3QbridgeOneOff01",
+                payment_intent="pi_3QbridgeOneOff01",
+                amount=5000,
+                currency="jpy",
+                status="lost",
+            ),
+        ),
+    ]
+    for number, (title, event) in enumerate(steps, start=1):
+        answer = _deliver(stack, session, event)
+        mark = _check(answer.status_code == 200, failures, f"200 for {title}")
+        print(f"{number:>2}  {title:<46} {answer.status_code:>6}{mark}")
+        if not stack.wait_until_drained(PAYMENT_QUEUES):
+            failures.append("queues drained")
+    calls = [r for r in stack.everflow.requests() if r.path != "/"]
+    print(f"\nWhat reached Everflow ({len(calls)} call(s)):")
+    for request in calls:
+        detail = "&".join(f"{k}={v}" for k, v in request.query) or request.body
+        print(f"  {request.method:<5} {request.path[:60]:<60} {detail[:70]}")
+    reversals = stack.everflow.reversals()
+    adjustments = [json.loads(r.body) for r in stack.everflow.api_calls() if r.method == "PUT"]
+    restores = [json.loads(r.body) for r in stack.everflow.api_calls() if r.method == "PATCH"]
+    _check(len(reversals) == 3, failures, "3 reversals (full refund, two chargebacks)")
+    _check([a["sale_amount"] for a in adjustments] == [34.0], failures, "one adjustment to 34.00")
+    _check([r["conversion_status"] for r in restores] == ["approved"], failures, "one restore")
+    from stripe_everflow_cli.report import build_report, read_ledger
+
+    entries = read_ledger(stack.dynamodb, stack.resources.table_names["LedgerTable"])
+    print("\n$ stripe-everflow report refunds --endpoint " + stack.aws_endpoint)
+    print(build_report("refunds", entries, None, None, "table"))
+    print("\n$ stripe-everflow report conversions --endpoint " + stack.aws_endpoint)
+    print(build_report("conversions", entries, None, None, "table"))
+
+
 def run_demo() -> int:
     root = find_project_root()
     config = load_local_config(None, {})
@@ -372,6 +468,7 @@ def run_demo() -> int:
             _act_one(stack, root, session, failures)
             stack.resume_consumers()
             _act_two(stack, root, session, failures)
+            _act_three(stack, root, session, failures)
         print(f"\nFunction logs: {log_dir / 'functions.log'}")
     finally:
         stack.stop()

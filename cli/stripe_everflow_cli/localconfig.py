@@ -32,6 +32,8 @@ DEFAULT_LOCAL_SECRET: dict[str, Any] = {
         "eu-store": {"livemode": False, "webhook_secrets": [LOCAL_EU_WEBHOOK_SECRET]},
     },
     "click_intake_token": "local-click-intake-token",
+    # The built-in Everflow stand-in also answers the Network API (adjustments, lookups).
+    "everflow_api_key": "local-everflow-api-key",
     "email_hash_key": "local-email-hash-key-not-for-production",
 }
 

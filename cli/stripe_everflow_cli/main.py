@@ -112,6 +112,20 @@ def cmd_everflow_standin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from stripe_everflow_cli.report import build_report, ledger_client, parse_day, read_ledger
+
+    try:
+        start, end = parse_day(args.date_from), parse_day(args.date_to)
+        dynamodb, table = ledger_client(args.endpoint, args.stack, args.region)
+        entries = read_ledger(dynamodb, table)
+    except ValueError as error:
+        print(f"stripe-everflow report: {error}", file=sys.stderr)
+        return 2
+    print(build_report(args.kind, entries, start, end, args.format))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from stripe_everflow_cli.demo import run_demo
 
@@ -194,6 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     standin.add_argument("--port", type=int, default=3100)
     standin.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     standin.set_defaults(run=cmd_everflow_standin)
+
+    report = commands.add_parser("report", help="conversions or refunds from the ledger")
+    report.add_argument("kind", choices=["conversions", "refunds"])
+    report.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (UTC)")
+    report.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (UTC), inclusive")
+    report.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    report.add_argument("--stack", help="a deployed stack's name (its LedgerTableName output)")
+    report.add_argument("--region", help="the deployed stack's region")
+    report.add_argument("--endpoint", help="the local stack's AWS endpoint (printed at start)")
+    report.set_defaults(run=cmd_report)
 
     send = commands.add_parser("send", help="sign a Stripe event file and POST it")
     send.add_argument("event")
