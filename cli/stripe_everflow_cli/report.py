@@ -193,19 +193,22 @@ def conversion_totals(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, str
 
 
 def refund_totals(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """Per currency: refunded (each charge's latest cumulative refunded amount) and
-    disputes by outcome."""
-    latest: dict[tuple[str, str], Decimal] = {}
+    """Per currency: refunded on attributed conversions (each charge's latest cumulative
+    amount), refunded on payments the bridge never reported, and disputes by stage."""
+    latest: dict[tuple[str, str, bool], Decimal] = {}
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in rows:
-        if row["action"] == "refund" and row["status"] not in ("superseded",):
-            key = (row["currency"], row["charge_id"])
+        if row["action"] == "refund" and row["status"] != "superseded":
+            key = (row["currency"], row["charge_id"], row["status"] == "not_ours")
             latest[key] = max(latest.get(key, Decimal(0)), Decimal(str(row["refunded"] or 0)))
         elif row["action"].startswith("dispute"):
             totals[row["currency"]][row["action"].split(" ")[0]] += 1
-    for (currency, _), amount in latest.items():
-        totals[currency]["refunded"] += amount
-        totals[currency]["charges_refunded"] += 1
+    for (currency, _, not_ours), amount in latest.items():
+        if not_ours:
+            totals[currency]["not_ours_refunded"] += amount
+        else:
+            totals[currency]["refunded"] += amount
+            totals[currency]["charges_refunded"] += 1
     return {c: {k: str(v) for k, v in b.items()} for c, b in sorted(totals.items())}
 
 

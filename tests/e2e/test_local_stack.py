@@ -32,6 +32,7 @@ class RunningStack:
     queue_url: str
     log: Path
     everflow_url: str
+    aws_endpoint: str
 
     def post(self, path: str, body: bytes, signature: str | None) -> requests.Response:
         headers = {"content-type": "application/json; charset=utf-8"}
@@ -91,7 +92,9 @@ def start_stack(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> Ru
         aws_secret_access_key="local",
     )
     queue_url = sqs.get_queue_url(QueueName="PaymentEventsQueue")["QueueUrl"]
-    return RunningStack(process, urls["url"], sqs, queue_url, log, urls["everflow_url"])
+    return RunningStack(
+        process, urls["url"], sqs, queue_url, log, urls["everflow_url"], urls["aws_endpoint"]
+    )
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,8 @@ TOKEN = {"authorization": "Bearer test-click-token"}
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     config = tmp_path_factory.mktemp("config") / "local.config.json"
-    config.write_text(json.dumps({"secret": bridge_secret()}))
+    # with an Everflow API key: partial refunds become amount adjustments at the stand-in
+    config.write_text(json.dumps({"secret": bridge_secret(everflow_api_key="e2e-api-key")}))
     running = start_stack(tmp_path_factory.mktemp("stack"), "--config", str(config))
     yield running
     running.process.send_signal(signal.SIGTERM)
@@ -116,3 +119,73 @@ def test_stack_logs_hold_no_email(stack: RunningStack) -> None:
     log = Path(stack.log).read_text(encoding="utf-8").lower()
     assert "event matched" in log
     assert "jenny.rosen@example.com" not in log and "late.click@example.com" not in log
+
+
+def test_refunds_reach_everflow_and_the_report_agrees_to_the_cent(stack: RunningStack) -> None:
+    # Given a posted renewal for a click
+    requests.post(
+        stack.url + "/clicks",
+        headers=TOKEN,
+        timeout=30,
+        json={"email": "refund.me@example.com", "transaction_id": "ef_tx_refund"},
+    )
+    renewal = stripe_event("legacy", "invoice.paid.renewal")
+    renewal["id"] = "evt_e2e_refund_renewal"
+    renewal["data"]["object"].update(
+        id="in_e2e_refund",
+        customer="cus_e2e_refund",
+        customer_email="refund.me@example.com",
+        charge="ch_e2e_refund",
+        payment_intent="pi_e2e_refund",
+    )
+    deliver(stack, renewal)
+    assert len(wait_for_postbacks(stack, 1)) == 1
+    # When Stripe reports a partial, then a full refund of its charge
+    for cumulative in (1250, 4900):
+        refund = stripe_event("legacy", "charge.refunded")
+        refund["id"] = f"evt_e2e_refund_{cumulative}"
+        refund["data"]["object"].update(
+            id="ch_e2e_refund",
+            invoice="in_e2e_refund",
+            payment_intent="pi_e2e_refund",
+            amount_refunded=cumulative,
+            refunded=cumulative == 4900,
+        )
+        deliver(stack, refund)
+        time.sleep(1.5)
+    # Then Everflow got exactly one adjustment to 36.50 and one reversal
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        calls = requests.get(stack.everflow_url + "/__standin/requests", timeout=10).json()
+        reversals = [c for c in calls if c["path"] == "/reversal"]
+        if reversals:
+            break
+        time.sleep(0.3)
+    puts = [json.loads(c["body"]) for c in calls if c["method"] == "PUT"]
+    assert [p["sale_amount"] for p in puts] == [36.5]
+    assert len(reversals) == 1 and "conversion_id" in reversals[0]["params"]
+    # and the report says what Stripe says, to the cent
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stripe_everflow_cli.main",
+            "report",
+            "refunds",
+            "--endpoint",
+            stack.aws_endpoint,
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    report = json.loads(done.stdout)
+    rows = [r for r in report["rows"] if r["charge_id"] == "ch_e2e_refund"]
+    assert [(r["refunded"], r["everflow_action"], r["sale_amount_after"]) for r in rows] == [
+        ("12.50", "adjustment", "36.50"),
+        ("49.00", "reversal", ""),
+    ]
+    assert report["totals"]["USD"]["refunded"] == "49.00"
