@@ -21,7 +21,6 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = PROJECT_ROOT / "benchmarks"
 LAYER_DIR = PROJECT_ROOT / "layers" / "common" / "python"
-CLI_DIR = PROJECT_ROOT / "cli"
 WEBHOOK_APP = PROJECT_ROOT / "functions" / "stripe_webhook" / "app.py"
 INVOICE_PAID_EVENT = PROJECT_ROOT / "events" / "stripe" / "basil" / "invoice.paid.first.json"
 
@@ -35,12 +34,6 @@ SECRET_JSON = json.dumps(
         "click_intake_token": "bench-click-token",
     }
 )
-
-# The shared package as Lambda sees it: the layer directory on sys.path (/opt/python
-# there), ahead of the editable install's import hook.
-for _path in (LAYER_DIR, CLI_DIR):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
 
 
 @dataclass(frozen=True)

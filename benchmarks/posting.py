@@ -204,6 +204,7 @@ def posting() -> list[Row]:
         )
         os.environ["EVERFLOW_POSTBACK_BASE_URL"] = everflow_url
         app = load_function_app("post_everflow")
+        app.logger.setLevel("WARNING")  # one INFO line per postback would flood the table
         dependencies = app.Dependencies.from_environ(os.environ)
         with_moto = _run_batches(app, dependencies, everflow_url, first=0)
         dependencies.poster.ledger = MemoryLedger()

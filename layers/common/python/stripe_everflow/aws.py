@@ -20,11 +20,23 @@ READ_TIMEOUT_SECONDS = 5
 MAX_ATTEMPTS = 3
 
 
+# The only services the bridge calls. Telling botocore so spares every cold start a
+# scan of its ~450 service folders (about 17 ms, measured by make bench).
+SERVICES = ("dynamodb", "secretsmanager", "sqs")
+
+
 @functools.cache
 def _session() -> Any:
+    import botocore.loaders
     import botocore.session
 
-    return botocore.session.get_session()
+    class _BridgeServicesLoader(botocore.loaders.Loader):  # type: ignore[misc]
+        def list_available_services(self, type_name: str) -> list[str]:
+            return list(SERVICES)
+
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _BridgeServicesLoader())
+    return session
 
 
 def client(service: str) -> Any:
