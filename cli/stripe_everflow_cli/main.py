@@ -54,7 +54,10 @@ def cmd_local(args: argparse.Namespace) -> int:
     stack.start()
     _print_ready(stack, config)
     if args.ready_file:
-        Path(args.ready_file).write_text(
+        # Written aside, then renamed: a watcher never reads a half-written file.
+        ready = Path(args.ready_file)
+        partial = ready.with_name(ready.name + ".partial")
+        partial.write_text(
             json.dumps(
                 {
                     "url": stack.base_url,
@@ -64,6 +67,7 @@ def cmd_local(args: argparse.Namespace) -> int:
             ),
             encoding="utf-8",
         )
+        os.replace(partial, ready)
     stop.wait()
     print("stopping the local stack…", flush=True)
     stack.stop()

@@ -102,6 +102,8 @@ class Matcher:
         """Read every pin, email's clicks and payment link a batch may need, in one
         BatchGetItem (per 100 keys). Best effort: unreadable records are skipped here
         and fail on their own in ``process``."""
+        # Nothing from an earlier batch may survive, even if this prefetch fails.
+        self._prefetched, self._prefetched_keys = {}, set()
         secret = self.secret.get()
         hash_key = self._hash_key(secret)
         keys: list[Key] = []
@@ -127,6 +129,10 @@ class Matcher:
         if key in self._prefetched_keys:
             return self._prefetched.get(key)
         return self.store.get(key)
+
+    def _forget(self, *keys: Key) -> None:
+        """A record of this batch wrote these: later records read them fresh."""
+        self._prefetched_keys.difference_update(keys)
 
     # -------------------------------------------------------------- one record
 
@@ -244,6 +250,7 @@ class Matcher:
             )
             if email_hash:
                 self.store.put_click(email_hash, carried_click)
+                self._forget(email_key(email_hash))
             return self._pinned(account, customer, carried_click, "stripe_click_id", now)
         if email_hash:
             clicks = self.store.clicks_of(self._lookup(email_key(email_hash)))
@@ -275,6 +282,7 @@ class Matcher:
         if not customer:
             return ClickTarget(click.transaction_id, click.offer_id, click.affiliate_id, matched_by)
         pin = self.store.pin_customer(account.name, customer, click, now)
+        self._forget(pin_key(account.name, customer))
         # A concurrent payment may have pinned the customer first: its pin wins.
         by = matched_by if pin.transaction_id == click.transaction_id else "customer_pin"
         return self._pin_target(pin, by)
@@ -349,9 +357,11 @@ class Matcher:
         email_hash = try_email_hash(c.email, hash_key)
         if email_hash:
             self.store.put_click(email_hash, click)
+            self._forget(email_key(email_hash))
             pks.append(parked_email_pk(email_hash))
         if c.ids.customer_id:
             self.store.pin_customer(account.name, c.ids.customer_id, click, now)
+            self._forget(pin_key(account.name, c.ids.customer_id))
             pks.append(parked_customer_pk(account.name, c.ids.customer_id))
         return self.replay_parked(pks)
 

@@ -153,6 +153,7 @@ class Poster:
                 self.ledger.link_objects(job)
                 return PostOutcome("posted", job["job_key"], None, known)
         token = self.secret.get().everflow_verification_token
+        event_target = self.postback.target_for(job)
         try:
             url, result = self.client.get(
                 self.postback.base_url, conversion_params(job, self.postback, token)
@@ -161,10 +162,7 @@ class Poster:
             self.ledger.release(job["job_key"], attempt, int(self.clock()), {"last_error": "crash"})
             raise
         facts = {
-            "is_event": bool(
-                self.postback.target_for(job).event_id
-                or self.postback.target_for(job).advertiser_event_id
-            ),
+            "is_event": bool(event_target.event_id or event_target.advertiser_event_id),
             "sent_url": redact_url(url, token),
             "http_status": result.status,
             "response_body": result.body,
