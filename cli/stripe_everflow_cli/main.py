@@ -130,6 +130,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from stripe_everflow_cli.redrive import queue_urls, redrive
+
+    try:
+        sqs, dlq_url, source_url = queue_urls(args.queue, args.endpoint, args.stack, args.region)
+    except ValueError as error:
+        print(f"stripe-everflow redrive: {error}", file=sys.stderr)
+        return 2
+    moved = redrive(sqs, dlq_url, source_url, args.max)
+    print(f"moved {moved} message(s) from {dlq_url} back to {source_url}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from stripe_everflow_cli.demo import run_demo
 
@@ -222,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--region", help="the deployed stack's region")
     report.add_argument("--endpoint", help="the local stack's AWS endpoint (printed at start)")
     report.set_defaults(run=cmd_report)
+
+    again = commands.add_parser("redrive", help="send a DLQ's messages back to its queue")
+    again.add_argument("queue", choices=["payment-events", "postbacks"])
+    again.add_argument("--max", type=int, help="move at most this many")
+    again.add_argument("--stack", help="a deployed stack's name")
+    again.add_argument("--region", help="the deployed stack's region")
+    again.add_argument("--endpoint", help="the local stack's AWS endpoint (printed at start)")
+    again.set_defaults(run=cmd_redrive)
 
     send = commands.add_parser("send", help="sign a Stripe event file and POST it")
     send.add_argument("event")

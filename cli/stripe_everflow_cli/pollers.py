@@ -146,7 +146,7 @@ class SqsPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if not self._running.wait(timeout=0.2):
+            if not self._running.wait(timeout=0.2) or self._stop.is_set():
                 continue
             try:
                 self.poll_once()

@@ -160,3 +160,39 @@ def test_failed_record_is_retried_then_redriven_to_the_dlq(monkeypatch: pytest.M
         assert record["eventSourceARN"].endswith(":source")
         dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
         assert [json.loads(m["Body"]) for m in dead] == [{"fail": True}]
+
+
+def test_redrive_moves_dlq_messages_back_with_their_attributes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stripe_everflow_cli.redrive import redrive
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dlq = sqs.create_queue(QueueName="PostbackDLQ")["QueueUrl"]
+        source = sqs.create_queue(QueueName="PostbackQueue")["QueueUrl"]
+        for n in range(13):
+            sqs.send_message(
+                QueueUrl=dlq,
+                MessageBody=json.dumps({"n": n}),
+                MessageAttributes={"job_key": {"DataType": "String", "StringValue": f"k{n}"}},
+            )
+        assert redrive(sqs, dlq, source, limit=3) == 3
+        assert redrive(sqs, dlq, source) == 10
+        moved = []
+        while batch := sqs.receive_message(
+            QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", []):
+            for message in batch:
+                moved.append(
+                    (
+                        json.loads(message["Body"])["n"],
+                        message["MessageAttributes"]["job_key"]["StringValue"],
+                    )
+                )
+                sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
+        assert sorted(moved) == [(n, f"k{n}") for n in range(13)]
+        assert sqs.receive_message(QueueUrl=dlq).get("Messages", []) == []
