@@ -133,6 +133,7 @@ def conversion_rows(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+COUNTED_REFUND_STATES = ("adjusted", "reversed", "recorded", "not_ours")
 _ACTIONS = {
     "reverse": "reversal",
     "adjust": "adjustment",
@@ -198,7 +199,9 @@ def refund_totals(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, str]]:
     latest: dict[tuple[str, str, bool], Decimal] = {}
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in rows:
-        if row["action"] == "refund" and row["status"] != "superseded":
+        # Refund states that took effect (applied at Everflow or recorded), and the
+        # refunds of money the bridge never reported, counted apart.
+        if row["action"] == "refund" and row["status"] in COUNTED_REFUND_STATES:
             key = (row["currency"], row["charge_id"], row["status"] == "not_ours")
             latest[key] = max(latest.get(key, Decimal(0)), Decimal(str(row["refunded"] or 0)))
         elif row["action"].startswith("dispute"):

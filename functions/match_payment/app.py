@@ -101,7 +101,8 @@ def handle(event: dict[str, Any], context: Any, dependencies: Dependencies) -> d
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
         incoming = matcher.read(record.body)
-        key = {"event_id": incoming.event_id, "replayed_at": incoming.replayed_at}
+        # A parked payment's replays are new passes, each processed once.
+        key = {"event_id": incoming.event_id, "replay_id": incoming.replay_id}
         outcome = dependencies.process_once(key=key, body=record.body)
         logger.info("event matched", account=incoming.account, source=incoming.source, **outcome)
         metrics.add_metric(

@@ -1,13 +1,15 @@
 """PostEverflowFunction: PostbackQueue → Everflow, exactly once per job.
 
-The records of a batch are posted concurrently (one keep-alive session per
-process); each record that raises is reported in ``batchItemFailures`` and retried
-alone by SQS. The rules live in ``stripe_everflow.posting``.
+The records of a batch are posted concurrently over one keep-alive session per
+process, except successive refund states of one charge, which go in order. Each
+record that raises is reported in ``batchItemFailures`` and retried alone by SQS.
+The rules live in ``stripe_everflow.posting``.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -81,9 +83,33 @@ def _post(poster: Poster, record: Mapping[str, Any]) -> PostOutcome | BridgeErro
         return error
 
 
+def _lane(record: Mapping[str, Any]) -> str:
+    """Records of one lane run in order: successive refund states of one charge must
+    reach Everflow in the order the ledger saw them. Everything else runs alone."""
+    try:
+        job = json.loads(record["body"])
+        charge = job["stripe"]["charge_id"] if job.get("action") == "refund" else None
+    except (ValueError, KeyError, TypeError):
+        charge = None
+    return f"charge:{charge}" if charge else f"record:{record['messageId']}"
+
+
 def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, Any]:
     records = list(event.get("Records", []))
-    results = list(dependencies.pool.map(lambda r: _post(dependencies.poster, r), records))
+    lanes: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        lanes.setdefault(_lane(record), []).append(record)
+
+    def run(lane: list[Mapping[str, Any]]) -> list[Any]:
+        return [_post(dependencies.poster, record) for record in lane]
+
+    outcomes = {}
+    for lane, results_of_lane in zip(
+        lanes.values(), dependencies.pool.map(run, lanes.values()), strict=True
+    ):
+        for record, result in zip(lane, results_of_lane, strict=True):
+            outcomes[record["messageId"]] = result
+    results = [outcomes[record["messageId"]] for record in records]
     failures = []
     for record, result in zip(records, results, strict=True):
         if isinstance(result, PostOutcome):

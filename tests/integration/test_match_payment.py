@@ -465,3 +465,59 @@ def test_no_email_in_tables_queues_or_logs(pipeline: Pipeline, aws: Aws) -> None
     for email in ("jenny.rosen@example.com", "nobody@example.com"):
         at = everything.lower().find(email)
         assert at < 0, everything[max(0, at - 300) : at + 40]
+
+
+# ------------------------------------------------------------------ from the code review
+
+
+def parked_items(aws: Aws) -> list[dict[str, Any]]:
+    return [
+        i
+        for i in aws.dynamodb.scan(TableName="AttributionTable")["Items"]
+        if i["pk"]["S"].startswith("parked#")
+    ]
+
+
+def test_a_click_outside_the_window_does_not_loop_a_parked_payment(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = build_pipeline(aws, monkeypatch, ATTRIBUTION_WINDOW_DAYS="30")
+    event = stripe_event("basil", "invoice.paid.first")
+    paid_at = event["data"]["object"]["status_transitions"]["paid_at"]
+    pipeline.post_clicks(click(tx="ef_tx_old", occurred_at=paid_at - 31 * DAY))
+    # When the payment parks, it is not replayed straight back (no loop) …
+    pipeline.deliver_events(event)
+    assert pipeline.run_replays() == 0
+    assert parked_items(aws)
+    # … and it is still there for the click that does attribute it
+    pipeline.post_clicks(click(tx="ef_tx_recent", occurred_at=paid_at - DAY))
+    assert pipeline.run_replays() == 1
+    assert [j["target"]["transaction_id"] for j in pipeline.jobs()] == ["ef_tx_recent"]
+
+
+def test_guest_intent_with_nowhere_to_park_leaves_the_money_to_its_session(
+    pipeline: Pipeline,
+) -> None:
+    # Given a guest one-off intent with no email and no customer, arriving first
+    intent = stripe_event("legacy", "payment_intent.succeeded")
+    intent["data"]["object"].update(receipt_email=None, customer=None)
+    session = stripe_event("legacy", "checkout.session.completed.payment")
+    session["data"]["object"].update(client_reference_id="ef_tx_cref", customer=None)
+    pipeline.deliver_events(intent)
+    pipeline.deliver_events(session)
+    # Then the session, which carries the click, counts the payment
+    [job] = pipeline.jobs()
+    assert (job["target"]["transaction_id"], job["amount"]) == ("ef_tx_cref", "5000")
+
+
+def test_a_click_for_the_customer_replays_a_payment_parked_under_its_email(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.deliver_events(stripe_event("basil", "invoice.paid.first"))
+    _, answer = pipeline.post_clicks(
+        click(email="other.address@example.com", stripe_customer_id="cus_QbridgeJenny01")
+    )
+    assert answer["replayed_payments"] == 1
+    pipeline.run_replays()
+    [job] = pipeline.jobs()
+    assert job["target"]["transaction_id"] == "ef_tx_jenny"

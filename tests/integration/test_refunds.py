@@ -263,3 +263,68 @@ def test_without_an_api_key_partial_refunds_follow_the_fallback(
     assert everflow.api_calls() == []
     expected = "recorded" if fallback == "record-only" else "reversed"
     assert bridge.ledger("refund:default:ch_3QbridgeRenew01:1500")["status"] == expected
+
+
+# ------------------------------------------------------------------ from the code review
+
+
+def _dispute(name: str, status: str, event_id: str) -> dict[str, Any]:
+    event = stripe_event("legacy", name)
+    event["id"] = event_id
+    event["data"]["object"].update(
+        charge="ch_3QbridgeRenew01", payment_intent="pi_3QbridgeRenew01", status=status
+    )
+    return event
+
+
+def test_a_won_dispute_never_reapproves_a_refunded_conversion(
+    bridge: Bridge, everflow: EverflowStandIn
+) -> None:
+    bridge.stripe(renewal())
+    bridge.stripe(refunded("legacy", 4900))
+    bridge.stripe(_dispute("charge.dispute.created", "needs_response", "evt_dp_open"))
+    bridge.stripe(_dispute("charge.dispute.closed", "won", "evt_dp_won"))
+    assert [r for r in everflow.api_calls() if r.method == "PATCH"] == []
+    assert bridge.ledger(RENEW_JOB)["everflow_state"] == "reversed"
+
+
+def test_a_dispute_closed_before_it_is_seen_opened_keeps_its_outcome(
+    bridge: Bridge, everflow: EverflowStandIn
+) -> None:
+    bridge.stripe(renewal())
+    bridge.stripe(_dispute("charge.dispute.closed", "won", "evt_dp_won"))
+    bridge.stripe(_dispute("charge.dispute.created", "needs_response", "evt_dp_open"))
+    assert everflow.reversals() == []
+    assert bridge.ledger(RENEW_JOB).get("everflow_state") in (None, "approved")
+
+
+def test_finished_refund_jobs_delivered_again_are_acknowledged(
+    bridge: Bridge, everflow: EverflowStandIn
+) -> None:
+    bridge.stripe(renewal())
+    bridge.stripe(refunded("legacy", 1500))
+    again = json.dumps(json.loads(bridge.ledger("refund:default:ch_3QbridgeRenew01:1500")["job"]))
+    assert bridge.poster.deliver(again) == {"batchItemFailures": []}
+    assert len([r for r in everflow.api_calls() if r.method == "PUT"]) == 1
+
+
+def test_refund_of_a_parked_payment_waits_for_its_conversion(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bridge = Bridge(aws, everflow, monkeypatch)
+    # Given a renewal of a customer with no click yet: parked
+    parked = renewal(customer="cus_later", customer_email="later@example.com")
+    bridge.stripe(parked)
+    # When it is refunded in full before the click arrives, the refund waits …
+    [response] = bridge.stripe(refunded("legacy", 4900))
+    assert len(response["batchItemFailures"]) == 1
+    refund_job = json.dumps(
+        json.loads(bridge.ledger("refund:default:ch_3QbridgeRenew01:4900")["job"])
+    )
+    assert json.loads(refund_job)["conversion_job_key"] == RENEW_JOB
+    # … and once the click matches the payment, the retried refund reverses it
+    bridge.pipeline.post_clicks({"email": "later@example.com", "transaction_id": "ef_tx_later"})
+    bridge.pipeline.run_replays()
+    bridge.post_pending()
+    assert bridge.poster.deliver(refund_job) == {"batchItemFailures": []}
+    assert len(everflow.reversals()) == 1

@@ -822,3 +822,19 @@ def test_refund_of_a_bare_charge_is_keyed_by_the_charge() -> None:
     event = event_with("basil", "charge.refunded", payment_intent=None)
 
     assert classify(event).money_key == event["data"]["object"]["id"]
+
+
+def test_invoice_partly_paid_from_credit_keeps_its_tax_free_share() -> None:
+    # Given 49.00 + 10.00 tax, of which the customer's credit balance paid half
+    event = event_with(
+        "basil", "invoice.paid.first", total=5900, total_excluding_tax=4900, amount_paid=2950
+    )
+    # Then the conversion is the tax-free share of what was paid, not paid - all the tax
+    assert classify(event).amount_minor == 2450
+
+
+def test_invoice_whose_payment_was_only_tax_is_not_a_zero_conversion() -> None:
+    event = event_with(
+        "basil", "invoice.paid.first", total=1000, total_excluding_tax=0, amount_paid=1000
+    )
+    assert (classify(event).action, classify(event).reason) == ("ignored", "zero_amount")

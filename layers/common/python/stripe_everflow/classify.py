@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 Action = Literal[
@@ -166,11 +167,17 @@ def _invoice_prices(invoice: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[
     return tuple(prices), tuple(products)
 
 
-def _invoice_tax(invoice: Mapping[str, Any]) -> int:
+def _excluding_tax(invoice: Mapping[str, Any], paid: int) -> int:
+    """The tax-free share of what was paid: ``paid x total_excluding_tax / total``.
+
+    In proportion rather than ``paid - tax``, so an invoice partly settled from the
+    customer's credit balance (paid < total) is not understated.
+    """
     total, excluding = invoice.get("total"), invoice.get("total_excluding_tax")
-    if isinstance(total, int) and isinstance(excluding, int):
-        return max(0, total - excluding)
-    return 0
+    if isinstance(total, int) and isinstance(excluding, int) and total > 0:
+        share = Decimal(paid) * Decimal(excluding) / Decimal(total)
+        return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return paid
 
 
 def _classify_invoice_paid(
@@ -200,7 +207,9 @@ def _classify_invoice_paid(
         if settings.subscription_update_invoices == "ignore":
             return _ignored(ids, "subscription_update_not_counted")
         kind = "rebill"
-    amount = paid if settings.amounts_include_tax else max(0, paid - _invoice_tax(invoice))
+    amount = paid if settings.amounts_include_tax else _excluding_tax(invoice, paid)
+    if amount <= 0:
+        return _ignored(ids, "zero_amount")
     prices, products = _invoice_prices(invoice)
     discount = invoice.get("discount")
     promotion = _str(discount.get("promotion_code")) if isinstance(discount, Mapping) else None

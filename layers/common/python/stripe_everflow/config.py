@@ -254,7 +254,7 @@ class PostSettings:
     partial_refund_fallback: str = "record-only"
     dispute_policy: str = "on-created"
     api_calls_per_second: int = 25
-    lease_seconds: int = 60
+    lease_seconds: int = 120
     secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
 
     @classmethod
@@ -303,7 +303,7 @@ class PostSettings:
                 environ, "DISPUTE_POLICY", ("on-created", "on-lost"), "on-created"
             ),
             api_calls_per_second=_positive_int(environ, "EVERFLOW_API_CALLS_PER_SECOND", 25),
-            lease_seconds=_positive_int(environ, "POSTBACK_LEASE_SECONDS", 60),
+            lease_seconds=_positive_int(environ, "POSTBACK_LEASE_SECONDS", 120),
             secret_max_age_seconds=_positive_int(
                 environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS
             ),

@@ -194,8 +194,12 @@ def conversion_params(
 
 
 def redact_url(url: str, verification_token: str | None) -> str:
-    """The URL as recorded in the ledger and logs: never the verification token."""
-    return url.replace(verification_token, "REDACTED") if verification_token else url
+    """The URL as recorded in the ledger and logs: never the verification token, in
+    whatever form the query encoded it."""
+    if not verification_token:
+        return url
+    encoded = urlencode([("t", verification_token)])[2:]
+    return url.replace(encoded, "REDACTED").replace(verification_token, "REDACTED")
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ one Everflow call:
                      retryable
 
 ``begin`` succeeds only on a new job, a ``retryable`` one, or a ``sending`` one whose
-lease (``lease_until``) has passed. Links ``object#<account>#<stripe id>`` → job key
-(invoice, charge, payment intent) let refunds and disputes find their conversion.
+lease (``lease_until``) has passed.
 Botocore errors propagate: the record fails and SQS retries it.
 """
 
@@ -24,15 +23,23 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Begin = Literal["go", "resume", "done", "busy"]
-FINAL_STATES = ("posted", "rejected", "failed")
+# Final: a delivery of the job again changes nothing. "failed" is not among them:
+# a permanently refused job sent back by `redrive` (cause fixed) is tried again.
+FINAL_STATES = (
+    "posted",
+    "rejected",
+    "reversed",
+    "adjusted",
+    "restored",
+    "recorded",
+    "not_ours",
+    "nothing_to_undo",
+    "superseded",
+)
 
 
 def ledger_key(job_key: str) -> dict[str, Any]:
     return {"pk": {"S": f"job#{job_key}"}, "sk": {"S": "ledger"}}
-
-
-def object_link_key(account: str, stripe_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"object#{account}#{stripe_id}"}, "sk": {"S": "conversion"}}
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ class Ledger:
                     + " ADD attempts :one"
                 ),
                 ConditionExpression=(
-                    "attribute_not_exists(pk) OR #status = :retryable "
+                    "attribute_not_exists(pk) OR #status IN (:retryable, :failed) "
                     "OR (#status = :sending AND lease_until < :now)"
                 ),
                 ExpressionAttributeNames={"#status": "status", **{f"#{k}": k for k in summary}},
@@ -108,6 +115,7 @@ class Ledger:
                     {
                         ":sending": "sending",
                         ":retryable": "retryable",
+                        ":failed": "failed",
                         ":attempt": attempt_id,
                         ":lease": now + lease_seconds,
                         ":now": now,
@@ -117,8 +125,12 @@ class Ledger:
                 ),
                 ReturnValues="ALL_OLD",
             )
-            previous = answer.get("Attributes", {}).get("status", {}).get("S")
-            return "resume" if previous == "sending" else "go"
+            old = answer.get("Attributes", {})
+            previous = old.get("status", {}).get("S")
+            # A crashed attempt, or one whose call may have reached Everflow unseen
+            # (timeout, 5xx): the caller checks before sending again.
+            maybe_sent = old.get("maybe_sent", {}).get("BOOL", False)
+            return "resume" if previous == "sending" or maybe_sent else "go"
         except Exception as error:
             if not self._condition_failed(error):
                 raise
@@ -148,22 +160,20 @@ class Ledger:
             ),
         )
 
-    def release(self, job_key: str, attempt_id: str, now: int, facts: Mapping[str, Any]) -> None:
-        """Give the job back after a retryable failure (the next delivery may take it)."""
-        self.finish(job_key, attempt_id, "retryable", now, facts)
+    def release(
+        self,
+        job_key: str,
+        attempt_id: str,
+        now: int,
+        facts: Mapping[str, Any],
+        maybe_sent: bool = False,
+    ) -> None:
+        """Give the job back after a retryable failure (the next delivery may take it).
 
-    def link_objects(self, job: Mapping[str, Any]) -> None:
-        """Let refunds and disputes find this conversion by any of its Stripe ids."""
-        stripe = job.get("stripe", {})
-        for name in ("invoice_id", "charge_id", "payment_intent_id"):
-            if stripe.get(name):
-                self._db.put_item(
-                    TableName=self._table,
-                    Item={
-                        **object_link_key(job["account"], stripe[name]),
-                        "job_key": {"S": job["job_key"]},
-                    },
-                )
+        ``maybe_sent``: the request may have reached Everflow (a timeout, a 5xx), so
+        the next attempt looks before sending again.
+        """
+        self.finish(job_key, attempt_id, "retryable", now, {**facts, "maybe_sent": maybe_sent})
 
     def annotate(self, job_key: str, facts: Mapping[str, Any]) -> None:
         """Add facts to a final entry (a conversion's Everflow state after a refund)."""

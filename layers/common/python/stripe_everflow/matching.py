@@ -253,13 +253,7 @@ class Matcher:
                 self._forget(email_key(email_hash))
             return self._pinned(account, customer, carried_click, "stripe_click_id", now)
         if email_hash:
-            clicks = self.store.clicks_of(self._lookup(email_key(email_hash)))
-            click = choose_click(
-                clicks,
-                paid_at=c.occurred_at or now,
-                policy=self.settings.attribution_policy,  # type: ignore[arg-type]
-                window_days=self.settings.attribution_window_days,
-            )
+            click = self._choose(self._lookup(email_key(email_hash)), c.occurred_at or now)
             if click:
                 matched = (
                     "email_first_touch"
@@ -270,6 +264,14 @@ class Matcher:
             if self.settings.email_attribution and email and not email.startswith(REDACTED_PREFIX):
                 return EmailTarget(email.strip().lower())
         return None
+
+    def _choose(self, clicks_item: dict[str, Any] | None, paid_at: int) -> StoredClick | None:
+        return choose_click(
+            self.store.clicks_of(clicks_item),
+            paid_at=paid_at,
+            policy=self.settings.attribution_policy,  # type: ignore[arg-type]
+            window_days=self.settings.attribution_window_days,
+        )
 
     def _pinned(
         self,
@@ -320,11 +322,17 @@ class Matcher:
         outcome: Callable[..., MatchOutcome],
     ) -> MatchOutcome:
         email_hash = try_email_hash(c.email, hash_key)
-        if email_hash:
-            pk = parked_email_pk(email_hash)
-        elif c.ids.customer_id:
-            pk = parked_customer_pk(account.name, c.ids.customer_id)
-        else:
+        # Parked under the email and the customer: a click for either replays it
+        # (a second copy replayed later finds its job sent: the claim makes it a no-op).
+        pks = [parked_email_pk(email_hash)] if email_hash else []
+        if c.ids.customer_id:
+            pks.append(parked_customer_pk(account.name, c.ids.customer_id))
+        if not pks:
+            # Nothing could ever match it here; give the money back to another
+            # source of the same payment (the Checkout Session, with its email).
+            self.store.release_claim(
+                claim_key(account.name, f"conversion#{c.money_key}"), owner=incoming.event_id
+            )
             return outcome("ignored", reason="no_email_or_customer")
         now = int(self.clock())
         # Parked messages are stored with their emails replaced by keyed hashes.
@@ -334,13 +342,20 @@ class Matcher:
             event=redact_emails(incoming.event, hash_key),
             received_at=incoming.received_at,
         )
-        self.store.park(
-            pk, incoming.event_id, redacted.replay(now), now + self.settings.parked_ttl_days * DAY
-        )
+        for pk in pks:
+            self.store.park(
+                pk,
+                incoming.event_id,
+                redacted.replay(now),
+                now + self.settings.parked_ttl_days * DAY,
+            )
         # A click registered between our read and the park would not find this
-        # payment: look once more, consistently, and replay at once if it is there.
-        if email_hash and self.store.get(email_key(email_hash), consistent=True):
-            self.replay_parked([pk])
+        # payment: look once more, consistently, and replay at once if one now
+        # attributes it (a click outside the window does not: no replay loop).
+        if email_hash and self._choose(
+            self.store.get(email_key(email_hash), consistent=True), c.occurred_at or now
+        ):
+            self.replay_parked(pks)
         return outcome("parked")
 
     def replay_parked(self, pks: Iterable[str]) -> int:
@@ -368,8 +383,11 @@ class Matcher:
     # -------------------------------------------------------------- refunds, disputes
 
     def _conversion_of(self, account: StripeAccount, c: Classification) -> str | None:
-        """The job key of the conversion a refund or dispute undoes, or None when that
-        money was never reported (not attributed, or not ours).
+        """The job key of the conversion a refund or dispute undoes, or None when the
+        bridge never counted that money (not ours).
+
+        Money counted but not sent yet (parked, or its job not written yet) still
+        names its conversion: the poster then waits for it to be posted.
 
         The money may be keyed by the invoice (which basil refunds and disputes do not
         name: found through the payment intent's link, or Stripe's InvoicePayment
@@ -381,9 +399,11 @@ class Matcher:
             candidates.append(self._invoice_of(account, ids.payment_intent_id))
         candidates += [ids.payment_intent_id, ids.charge_id]
         for money_key in dict.fromkeys(k for k in candidates if k and k != "unknown"):
-            claim = self.store.get(claim_key(account.name, f"conversion#{money_key}"))
-            if claim and claim.get("job_key"):
-                return str(claim["job_key"])
+            claim = self.store.get(
+                claim_key(account.name, f"conversion#{money_key}"), consistent=True
+            )
+            if claim:
+                return str(claim.get("job_key") or f"conversion:{account.name}:{money_key}")
             link = self.store.get(object_key(account.name, money_key))
             if link:
                 return str(link["job_key"])
@@ -413,23 +433,28 @@ class Matcher:
 def replay_parked(
     store: AttributionStore, payment_events: MessageSender, pks: Iterable[str], now: int
 ) -> int:
-    """Send every payment parked under ``pks`` back to PaymentEventsQueue, then forget it.
+    """Send every payment parked under ``pks`` back to PaymentEventsQueue (once per
+    event, though it may be parked under both its email and its customer), then
+    forget those copies; returns how many payments went back.
 
     A crash between the send and the delete replays it again later: harmless, the
-    conversion claim makes the second pass a no-op.
+    conversion claim makes the second pass send the same job, which the ledger
+    posts once.
     """
-    replayed = 0
+    by_event: dict[str, list[Any]] = {}
     for pk in pks:
         for parked in store.parked(pk):
-            incoming = read_incoming_event(parked.message, eventbridge_account="default")
-            payment_events.send(
-                incoming.replay(now),
-                {
-                    "event_id": incoming.event_id,
-                    "event_type": str(incoming.event.get("type")),
-                    "account": incoming.account,
-                },
-            )
+            by_event.setdefault(parked.sk, []).append(parked)
+    for copies in by_event.values():
+        incoming = read_incoming_event(copies[0].message, eventbridge_account="default")
+        payment_events.send(
+            incoming.replay(now),
+            {
+                "event_id": incoming.event_id,
+                "event_type": str(incoming.event.get("type")),
+                "account": incoming.account,
+            },
+        )
+        for parked in copies:
             store.unpark(parked)
-            replayed += 1
-    return replayed
+    return len(by_event)

@@ -7,7 +7,8 @@ Schema ``stripe-event/1`` (JSON)::
       "source": "webhook",            # the intake that accepted it
       "account": "default",           # the Stripe account the event belongs to
       "received_at": 1767225600,      # unix seconds when the bridge accepted it
-      "replayed_at": 1767229200,      # only on a parked payment sent back for matching
+      "replayed_at": 1767229200,      # only on a parked payment sent back for matching,
+      "replay_id": "9f0c…",           #   with an id of its own (each pass is processed)
       "event": { ...the Stripe Event, every email replaced by "emailhash:<hmac>"... }
     }
 
@@ -18,6 +19,7 @@ so an operator can read a DLQ without parsing bodies.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +82,7 @@ class IncomingEvent:
     event: dict[str, Any]
     received_at: int | None = None
     replayed_at: int | None = None
+    replay_id: str | None = None
 
     @property
     def event_id(self) -> str:
@@ -94,6 +97,7 @@ class IncomingEvent:
                 "account": self.account,
                 "received_at": self.received_at,
                 "replayed_at": now,
+                "replay_id": uuid.uuid4().hex,
                 "event": self.event,
             },
             separators=(",", ":"),
@@ -123,6 +127,7 @@ def read_incoming_event(body: str, *, eventbridge_account: str) -> IncomingEvent
             event=event,
             received_at=document.get("received_at"),
             replayed_at=document.get("replayed_at"),
+            replay_id=document.get("replay_id"),
         )
     source = document.get("source")
     if (

@@ -150,7 +150,6 @@ class Poster:
                     now,
                     {"conversion_id": known, "posted_at": now, "recovered_by": "network_api"},
                 )
-                self.ledger.link_objects(job)
                 return PostOutcome("posted", job["job_key"], None, known)
         token = self.secret.get().everflow_verification_token
         event_target = self.postback.target_for(job)
@@ -171,7 +170,10 @@ class Poster:
         }
         done_at = int(self.clock())
         if result.outcome == "retryable":
-            self.ledger.release(job["job_key"], attempt, done_at, facts)
+            # A timeout or a 5xx may hide a recorded conversion; a 429 or a refused
+            # connection means Everflow did not take it.
+            maybe_sent = (result.status or 0) >= 500 or (result.error or "").startswith("timeout")
+            self.ledger.release(job["job_key"], attempt, done_at, facts, maybe_sent=maybe_sent)
             raise EverflowRetryableError(
                 f"Everflow answered {result.status or result.error}: retried by SQS"
             )
@@ -179,7 +181,6 @@ class Poster:
             self.ledger.finish(
                 job["job_key"], attempt, "posted", done_at, facts | {"posted_at": done_at}
             )
-            self.ledger.link_objects(job)
         elif result.outcome == "rejected":
             self.ledger.finish(job["job_key"], attempt, "rejected", done_at, facts)
         else:
@@ -263,13 +264,20 @@ class Poster:
     def _conversion_state(
         self, step: str, job: dict[str, Any], facts: dict[str, Any]
     ) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        if job["action"] == "dispute_closed":
+            state[undo.dispute_outcome_key(job)] = job.get("dispute_status")
         if step == "reverse":
-            return {"everflow_state": "reversed", "reversed_by": job["job_key"]}
-        if step == "adjust":
-            return {"everflow_state": "adjusted", "sale_amount": facts.get("sale_amount")}
-        if step == "restore":
-            return {"everflow_state": "approved", "reversed_by": "", "restored_by": job["job_key"]}
-        return {}
+            state |= {"everflow_state": "reversed", "reversed_by": job["job_key"]}
+        elif step == "adjust":
+            state |= {"everflow_state": "adjusted", "sale_amount": facts.get("sale_amount")}
+        elif step == "restore":
+            state |= {
+                "everflow_state": "approved",
+                "reversed_by": "",
+                "restored_by": job["job_key"],
+            }
+        return state
 
     def _conversion_id(self, conversion: Mapping[str, Any], api_key: str | None) -> str | None:
         if conversion.get("conversion_id"):

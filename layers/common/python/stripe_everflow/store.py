@@ -281,6 +281,21 @@ class AttributionStore:
                 return False
             raise
 
+    def release_claim(self, key: Key, owner: str) -> None:
+        """Drop ``owner``'s claim (no-op if someone else holds it)."""
+        self.write_requests += 1
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=self._key(key),
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except Exception as error:
+            if not self._condition_failed(error):
+                raise
+
     def record_job(self, key: Key, job_key: str) -> None:
         """Note on a conversion claim that its job was sent (refunds look for it)."""
         self.write_requests += 1

@@ -70,10 +70,21 @@ def plan(
             policy = fallback
         return {"adjust": "adjust", "reverse": "reverse"}.get(policy, "record")
     if action == "dispute_opened":
+        if conversion.get(dispute_outcome_key(job)):
+            return "record"  # the dispute's close arrived first: its outcome stands
+        if conversion.get("everflow_state") == "reversed":
+            return "record"  # already reversed (refunded): nothing for a win to restore
         return "reverse" if dispute_policy == "on-created" else "record"
     status = job.get("dispute_status")
+    reversed_by = str(conversion.get("reversed_by") or "")
     if status == "won":
-        return "restore" if conversion.get("reversed_by") else "record"
+        # Approve again only what this dispute reversed, never a refunded conversion.
+        return "restore" if reversed_by.startswith("dispute_opened:") else "record"
     if status == "lost":
-        return "record" if conversion.get("reversed_by") else "reverse"
+        return "record" if reversed_by else "reverse"
     return "record"
+
+
+def dispute_outcome_key(job: Mapping[str, Any]) -> str:
+    """The conversion's ledger attribute that remembers how a dispute ended."""
+    return f"dispute_{(job.get('stripe') or {}).get('dispute_id')}_outcome"
