@@ -19,7 +19,12 @@ from stripe_everflow_cli.template import (
     resources_of_type,
 )
 
-_QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
+_QUEUE_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "MaximumMessageSize",
+)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from stripe_everflow.config import SQS_MAX_MESSAGE_BYTES, WebhookSettings, parse_event_types
+from stripe_everflow.config import (
+    QUEUE_MAX_MESSAGE_BYTES,
+    SQS_MAX_MESSAGE_BYTES,
+    WebhookSettings,
+    parse_event_types,
+)
 from stripe_everflow.emails import email_hash, redact_emails
 from stripe_everflow.errors import (
     BodyNotJsonError,
@@ -192,17 +197,31 @@ def test_body_over_the_limit_is_refused_before_anything_else() -> None:
 
 
 def test_event_that_cannot_fit_one_queue_message_is_refused() -> None:
-    # Given a genuine event whose compact form leaves no room for the envelope
+    # Given (with a body limit raised to the queue's) an event whose compact form
+    # leaves no room for the envelope
+    settings = WebhookSettings("bridge", "https://queue", max_body_bytes=QUEUE_MAX_MESSAGE_BYTES)
     event = stripe_event("basil", "invoice.paid.first")
-    filler = SQS_MAX_MESSAGE_BYTES - len(json.dumps(event, separators=(",", ":"))) - 40
+    filler = QUEUE_MAX_MESSAGE_BYTES - len(json.dumps(event, separators=(",", ":"))) - 40
     event["data"]["object"]["description"] = "x" * filler
     body = json.dumps(event, separators=(",", ":")).encode()
-    assert len(body) <= SQS_MAX_MESSAGE_BYTES
+    assert len(body) <= QUEUE_MAX_MESSAGE_BYTES
     sender = RecordingSender()
     # When / Then it is refused rather than failing at the queue
     with pytest.raises(PayloadTooLargeError, match="queue message"):
-        accept(body, sign(body, TEST_SECRET, NOW), sender=sender)
+        accept(body, sign(body, TEST_SECRET, NOW), sender=sender, settings=settings)
     assert sender.sent == []
+
+
+def test_a_body_at_the_limit_still_fits_once_its_emails_are_hashed() -> None:
+    # Given a 256 KiB event full of short addresses (each hash is longer)
+    event = stripe_event("basil", "invoice.paid.first")
+    event["data"]["object"]["metadata"] = {f"k{n}": f"a{n}@b.co" for n in range(12100)}
+    body = json.dumps(event, separators=(",", ":")).encode()
+    assert SQS_MAX_MESSAGE_BYTES * 0.9 < len(body) <= SQS_MAX_MESSAGE_BYTES
+    sender = RecordingSender()
+    # When it is accepted, then the grown message was queued
+    assert accept(body, sign(body, TEST_SECRET, NOW), sender=sender).status == "accepted"
+    assert len(json.dumps(sender.sent[0][0]).encode()) > SQS_MAX_MESSAGE_BYTES
 
 
 def test_signed_body_that_is_not_json_is_refused() -> None:

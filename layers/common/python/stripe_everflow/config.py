@@ -32,9 +32,11 @@ DEFAULT_ALLOWED_EVENT_TYPES: frozenset[str] = frozenset(
     }
 )
 
-# SQS refuses messages over 256 KiB; a body that large cannot be queued, so it is
-# refused at the door with 413 instead of failing later.
+# Webhook bodies are accepted up to 256 KiB (Stripe's events are far smaller), and
+# PaymentEventsQueue takes messages up to 1 MiB (its MaximumMessageSize), so the
+# envelope and the email hashes, which are longer than most addresses, always fit.
 SQS_MAX_MESSAGE_BYTES = 262_144
+QUEUE_MAX_MESSAGE_BYTES = 1_048_576
 DEFAULT_MAX_BODY_BYTES = SQS_MAX_MESSAGE_BYTES
 # Stripe's own default; 0 would disable replay protection and is refused.
 DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300

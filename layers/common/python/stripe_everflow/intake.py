@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from stripe_everflow.config import SQS_MAX_MESSAGE_BYTES, WebhookSettings
+from stripe_everflow.config import QUEUE_MAX_MESSAGE_BYTES, WebhookSettings
 from stripe_everflow.emails import redact_emails
 from stripe_everflow.errors import (
     BodyNotJsonError,
@@ -129,7 +129,7 @@ def accept_stripe_webhook(
         account=account.name, source="webhook", received_at=int(now), event=event
     )
     body = message.to_json()
-    if len(body.encode("utf-8")) > SQS_MAX_MESSAGE_BYTES:
+    if len(body.encode("utf-8")) > QUEUE_MAX_MESSAGE_BYTES:
         raise PayloadTooLargeError("the event does not fit in one queue message")
     message_id = sender.send(body, message.attributes())
     return IntakeOutcome("accepted", summary.id, summary.type, message_id=message_id)
