@@ -142,8 +142,12 @@ _ACTIONS = {
 }
 
 
-def refund_rows(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    by_key = {e["job_key"]: e for e in entries}
+def refund_rows(
+    entries: Sequence[dict[str, Any]], ledger: Sequence[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Rows of the refund and dispute ``entries``; their conversions are looked up in
+    the whole ``ledger`` (a refund's conversion is usually from an earlier period)."""
+    by_key = {e["job_key"]: e for e in (ledger if ledger is not None else entries)}
     rows = []
     for e in entries:
         if e.get("action") not in ("refund", "dispute_opened", "dispute_closed"):
@@ -261,7 +265,7 @@ def build_report(
     if kind == "conversions":
         rows = conversion_rows(period)
         return render(rows, CONVERSION_COLUMNS, conversion_totals(rows), fmt)
-    rows = refund_rows(period)
+    rows = refund_rows(period, entries)
     return render(rows, REFUND_COLUMNS, refund_totals(rows), fmt)
 
 

@@ -182,3 +182,9 @@ def test_csv_and_table_formats() -> None:
     table = build_report("refunds", LEDGER, None, None, "table")
     assert "totals per currency:" in table and "USD: refunded 15.00" in table
     assert "no entries in this period" in build_report("refunds", [], None, None, "table")
+
+
+def test_refund_of_a_conversion_from_an_earlier_period_names_its_order() -> None:
+    # the refund is in January 3rd; its conversion on January 1st, outside the period
+    report = json.loads(build_report("refunds", LEDGER, date(2026, 1, 3), None, "json"))
+    assert report["rows"][0]["order_id"] == "in_1"
