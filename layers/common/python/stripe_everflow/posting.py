@@ -4,18 +4,22 @@ Per job: take it in the ledger (conditional write) → send the postback → rec
 answer. Duplicate jobs and redeliveries find the job final and stop; a concurrent
 worker finds it leased and retries later. Outcomes:
 
-* 2xx → ``posted`` (the Stripe ids are linked to it for refunds and disputes);
+* 2xx → ``posted``;
 * bodyless 204 → ``rejected`` by Everflow: recorded and counted, not retried;
 * 429, 5xx, timeout, connection error → released as ``retryable``; the record fails
   and SQS redelivers it (after 5 receives it lands in PostbackDLQ);
-* other 4xx → ``failed`` with status and body, and the job is sent to PostbackDLQ.
+* other 4xx → ``failed`` with status and body, and the job is sent to PostbackDLQ
+  (a redrive tries it again).
 
 Residual window: a crash after Everflow answered and before the ledger recorded it
-leaves the job ``sending``; once the lease passes, the next delivery takes it again.
-With an Everflow API key the bridge first asks Everflow whether the click already
-has a conversion with this order id, and records that instead of sending again;
-without one (or for base conversions, which that lookup does not list) it sends
-again, and that one call may be a duplicate.
+leaves the job ``sending``, and a timeout or 5xx leaves the same doubt
+(``maybe_sent``); the next attempt takes it again. With an Everflow API key the
+bridge first asks Everflow whether the click already has a conversion with this
+order id, and records that instead of sending again; without one (or for base
+conversions, which that lookup does not list) it sends again, and that one call may
+be a duplicate.
+
+Refund and dispute jobs (``_undo``) follow ``stripe_everflow.undo``.
 """
 
 from __future__ import annotations
