@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stripe_everflow_cli.targets import resolve_target
+
 QUEUES = {
     "payment-events": ("PaymentEventsDLQ", "PaymentEventsQueue"),
     "postbacks": ("PostbackDLQ", "PostbackQueue"),
@@ -28,26 +30,16 @@ def queue_urls(
     which: str, endpoint: str | None, stack: str | None, region: str | None
 ) -> tuple[Any, str, str]:
     """An SQS client and the (DLQ, source) URLs of a local or deployed stack."""
-    import boto3
-
+    target = resolve_target(endpoint, stack, region)
+    sqs = target.client("sqs")
     dlq, source = QUEUES[which]
-    if endpoint:
-        sqs = boto3.session.Session(
-            region_name=region or "us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the local moto endpoint
-        ).client("sqs", endpoint_url=endpoint)
+    if target.endpoint:
         return (
             sqs,
             sqs.get_queue_url(QueueName=dlq)["QueueUrl"],
             sqs.get_queue_url(QueueName=source)["QueueUrl"],
         )
-    if not stack:
-        raise ValueError("give --stack NAME (a deployed stack) or --endpoint URL (the local stack)")
-    session = boto3.session.Session(region_name=region)
-    described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    return session.client("sqs"), outputs[OUTPUTS[dlq]], outputs[OUTPUTS[source]]
+    return sqs, target.output(OUTPUTS[dlq]), target.output(OUTPUTS[source])
 
 
 def redrive(sqs: Any, dlq_url: str, source_url: str, limit: int | None = None) -> int:

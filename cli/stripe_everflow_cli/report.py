@@ -18,9 +18,12 @@ import io
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+
+from stripe_everflow.aws import from_attributes
+from stripe_everflow_cli.targets import resolve_target
 
 CONVERSION_COLUMNS = (
     "date",
@@ -53,37 +56,17 @@ REFUND_COLUMNS = (
 
 def ledger_client(endpoint: str | None, stack: str | None, region: str | None) -> tuple[Any, str]:
     """A DynamoDB client and the ledger's table name, for the local or a deployed stack."""
-    import boto3
-
-    if endpoint:
-        # The local stack's moto endpoint accepts any credentials.
-        session = boto3.session.Session(
-            region_name=region or "us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106
-        )
-        return session.client("dynamodb", endpoint_url=endpoint), "LedgerTable"
-    if not stack:
-        raise ValueError("give --stack NAME (a deployed stack) or --endpoint URL (the local stack)")
-    session = boto3.session.Session(region_name=region)
-    outputs = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    table = {o["OutputKey"]: o["OutputValue"] for o in outputs.get("Outputs", [])}.get(
-        "LedgerTableName"
-    )
-    if not table:
-        raise ValueError(f"stack {stack} has no LedgerTableName output")
-    return session.client("dynamodb"), table
+    target = resolve_target(endpoint, stack, region)
+    table = "LedgerTable" if target.endpoint else target.output("LedgerTableName")
+    return target.client("dynamodb"), table
 
 
 def read_ledger(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     """Every job entry of the ledger (links and rate-limit windows left out)."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    to_python = TypeDeserializer()
     entries: list[dict[str, Any]] = []
     for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         for raw in page.get("Items", []):
-            item = {k: to_python.deserialize(v) for k, v in raw.items()}
+            item = from_attributes(raw)
             if str(item.get("pk", "")).startswith("job#"):
                 entries.append(item)
     return entries
@@ -267,8 +250,3 @@ def build_report(
         return render(rows, CONVERSION_COLUMNS, conversion_totals(rows), fmt)
     rows = refund_rows(period, entries)
     return render(rows, REFUND_COLUMNS, refund_totals(rows), fmt)
-
-
-def default_period() -> tuple[date, date]:
-    today = datetime.now(UTC).date()
-    return today - timedelta(days=30), today

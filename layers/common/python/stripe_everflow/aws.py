@@ -10,7 +10,7 @@ backoff with jitter, retries throttling and 5xx).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from stripe_everflow.errors import QueueUnavailableError
@@ -100,3 +100,31 @@ def storage_errors() -> tuple[type[Exception], ...]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     return (BotoCoreError, ClientError)
+
+
+# ------------------------------------------------------------------ DynamoDB helpers
+
+
+def condition_failed(error: Exception) -> bool:
+    """True for DynamoDB's ConditionalCheckFailedException (a lost conditional write)."""
+    response = getattr(error, "response", {}) or {}
+    return bool(response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+@functools.cache
+def _codec() -> tuple[Any, Any]:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
+def to_attributes(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Python values → DynamoDB attribute values (numbers must be int or Decimal)."""
+    serializer = _codec()[0]
+    return {name: serializer.serialize(value) for name, value in values.items()}
+
+
+def from_attributes(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """DynamoDB attribute values → Python values (numbers come back as Decimal)."""
+    deserializer = _codec()[1]
+    return {name: deserializer.deserialize(value) for name, value in raw.items()}

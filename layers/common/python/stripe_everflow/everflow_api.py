@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from stripe_everflow.aws import condition_failed
 from stripe_everflow.errors import BridgeError
 
 CONNECT_TIMEOUT_SECONDS = 3.05
@@ -140,8 +141,7 @@ class ApiRateLimiter:
                 )
                 return
             except Exception as error:
-                code = (getattr(error, "response", {}) or {}).get("Error", {}).get("Code")
-                if code != "ConditionalCheckFailedException":
+                if not condition_failed(error):
                     raise
             if time.monotonic() > deadline:
                 raise EverflowApiError("the Network API rate limit stayed exhausted")

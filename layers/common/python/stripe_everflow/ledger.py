@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from stripe_everflow.aws import condition_failed, from_attributes, to_attributes
+
 Begin = Literal["go", "resume", "done", "busy"]
 # Final: a delivery of the job again changes nothing. "failed" is not among them:
 # a permanently refused job sent back by `redrive` (cause fixed) is tried again.
@@ -52,19 +54,8 @@ class LedgerEntry:
 
 class Ledger:
     def __init__(self, table_name: str, dynamodb: Any) -> None:
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
         self._table = table_name
         self._db = dynamodb
-        self._to, self._from = TypeSerializer(), TypeDeserializer()
-
-    def _values(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {name: self._to.serialize(value) for name, value in values.items()}
-
-    @staticmethod
-    def _condition_failed(error: Exception) -> bool:
-        response = getattr(error, "response", {}) or {}
-        return bool(response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
     def get(self, job_key: str) -> LedgerEntry | None:
         answer = self._db.get_item(
@@ -72,7 +63,7 @@ class Ledger:
         )
         if "Item" not in answer:
             return None
-        item = {k: self._from.deserialize(v) for k, v in answer["Item"].items()}
+        item = from_attributes(answer["Item"])
         return LedgerEntry(job_key, str(item.get("status")), int(item.get("attempts", 0)), item)
 
     def begin(self, job: Mapping[str, Any], attempt_id: str, now: int, lease_seconds: int) -> Begin:
@@ -111,7 +102,7 @@ class Ledger:
                     "OR (#status = :sending AND lease_until < :now)"
                 ),
                 ExpressionAttributeNames={"#status": "status", **{f"#{k}": k for k in summary}},
-                ExpressionAttributeValues=self._values(
+                ExpressionAttributeValues=to_attributes(
                     {
                         ":sending": "sending",
                         ":retryable": "retryable",
@@ -132,7 +123,7 @@ class Ledger:
             maybe_sent = old.get("maybe_sent", {}).get("BOOL", False)
             return "resume" if previous == "sending" or maybe_sent else "go"
         except Exception as error:
-            if not self._condition_failed(error):
+            if not condition_failed(error):
                 raise
         entry = self.get(job["job_key"])
         return "done" if entry and entry.status in FINAL_STATES else "busy"
@@ -150,7 +141,7 @@ class Ledger:
             + " REMOVE lease_until",
             ConditionExpression="attempt_id = :attempt",
             ExpressionAttributeNames={"#status": "status", **{f"#{k}": k for k in values}},
-            ExpressionAttributeValues=self._values(
+            ExpressionAttributeValues=to_attributes(
                 {
                     ":status": status,
                     ":now": now,
@@ -185,7 +176,7 @@ class Ledger:
             Key=ledger_key(job_key),
             UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
             ExpressionAttributeNames={f"#{k}": k for k in values},
-            ExpressionAttributeValues=self._values({f":{k}": v for k, v in values.items()}),
+            ExpressionAttributeValues=to_attributes({f":{k}": v for k, v in values.items()}),
         )
 
     def raise_refunded(self, conversion_key: str, refunded_minor: int) -> bool:
@@ -203,6 +194,6 @@ class Ledger:
             )
             return True
         except Exception as error:
-            if self._condition_failed(error):
+            if condition_failed(error):
                 return False
             raise

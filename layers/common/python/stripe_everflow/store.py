@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stripe_everflow.attribution import StoredClick
+from stripe_everflow.aws import condition_failed, from_attributes, to_attributes
 
 Key = tuple[str, str]
 BATCH_GET_LIMIT = 100
@@ -74,12 +75,6 @@ class ParkedPayment:
     message: str
 
 
-def _serializer() -> tuple[Any, Any]:
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-    return TypeSerializer(), TypeDeserializer()
-
-
 class AttributionStore:
     """DynamoDB adapter for AttributionTable; counts its requests for the benchmarks."""
 
@@ -89,7 +84,6 @@ class AttributionStore:
         self._table = table_name
         self._db = dynamodb
         self._clock = clock
-        self._to, self._from = _serializer()
         self.read_requests = 0
         self.write_requests = 0
 
@@ -98,20 +92,9 @@ class AttributionStore:
     def _key(self, key: Key) -> dict[str, Any]:
         return {"pk": {"S": key[0]}, "sk": {"S": key[1]}}
 
-    def _item(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return {name: self._from.deserialize(value) for name, value in raw.items()}
-
-    def _values(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {name: self._to.serialize(value) for name, value in values.items()}
-
     def _is_live(self, item: dict[str, Any]) -> bool:
         expires = item.get("expires_at")
         return expires is None or int(expires) > self._clock()
-
-    @staticmethod
-    def _condition_failed(error: Exception) -> bool:
-        response = getattr(error, "response", {}) or {}
-        return bool(response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
     # -------------------------------------------------------------- reads
 
@@ -130,7 +113,7 @@ class AttributionStore:
                 self.read_requests += 1
                 answer = self._db.batch_get_item(RequestItems=request)
                 for raw in answer.get("Responses", {}).get(self._table, []):
-                    item = self._item(raw)
+                    item = from_attributes(raw)
                     if self._is_live(item):
                         found[(item["pk"], item["sk"])] = item
                 request = answer.get("UnprocessedKeys") or {}
@@ -146,7 +129,7 @@ class AttributionStore:
         answer = self._db.get_item(
             TableName=self._table, Key=self._key(key), ConsistentRead=consistent
         )
-        item = self._item(answer["Item"]) if "Item" in answer else None
+        item = from_attributes(answer["Item"]) if "Item" in answer else None
         return item if item is not None and self._is_live(item) else None
 
     # -------------------------------------------------------------- clicks
@@ -168,11 +151,11 @@ class AttributionStore:
                         "attribute_exists(#clicks) AND attribute_not_exists(#clicks.#tx)"
                     ),
                     ExpressionAttributeNames={"#clicks": "clicks", "#tx": click.transaction_id},
-                    ExpressionAttributeValues=self._values({":click": click.as_item()}),
+                    ExpressionAttributeValues=to_attributes({":click": click.as_item()}),
                 )
                 return True
             except Exception as error:
-                if not self._condition_failed(error):
+                if not condition_failed(error):
                     raise
             # Either the click is known, or the email has no clicks item yet.
             existing = self.get(key, consistent=True)
@@ -184,7 +167,7 @@ class AttributionStore:
             try:
                 self._db.put_item(
                     TableName=self._table,
-                    Item=self._values(
+                    Item=to_attributes(
                         {
                             "pk": key[0],
                             "sk": key[1],
@@ -195,7 +178,7 @@ class AttributionStore:
                 )
                 return True
             except Exception as error:
-                if not self._condition_failed(error):
+                if not condition_failed(error):
                     raise
         raise RuntimeError("could not store the click after 3 attempts (concurrent writers)")
 
@@ -214,14 +197,14 @@ class AttributionStore:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item=self._values(
+                Item=to_attributes(
                     {"pk": pin_key(account, customer_id)[0], "sk": "pin", **self.pin_item(pin)}
                 ),
                 ConditionExpression="attribute_not_exists(pk)",
             )
             return pin
         except Exception as error:
-            if not self._condition_failed(error):
+            if not condition_failed(error):
                 raise
         existing = self.get(pin_key(account, customer_id), consistent=True)
         assert existing is not None
@@ -262,7 +245,7 @@ class AttributionStore:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item=self._values(
+                Item=to_attributes(
                     {
                         "pk": key[0],
                         "sk": key[1],
@@ -277,7 +260,7 @@ class AttributionStore:
             )
             return True
         except Exception as error:
-            if self._condition_failed(error):
+            if condition_failed(error):
                 return False
             raise
 
@@ -293,7 +276,7 @@ class AttributionStore:
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
         except Exception as error:
-            if not self._condition_failed(error):
+            if not condition_failed(error):
                 raise
 
     def record_job(self, key: Key, job_key: str) -> None:
@@ -322,7 +305,7 @@ class AttributionStore:
         self.write_requests += 1
         self._db.put_item(
             TableName=self._table,
-            Item=self._values({"pk": pk, "sk": sk, "invoice_id": invoice_id}),
+            Item=to_attributes({"pk": pk, "sk": sk, "invoice_id": invoice_id}),
         )
 
     # -------------------------------------------------------------- parking
@@ -331,7 +314,7 @@ class AttributionStore:
         self.write_requests += 1
         self._db.put_item(
             TableName=self._table,
-            Item=self._values(
+            Item=to_attributes(
                 {
                     "pk": pk,
                     "sk": event_id,
@@ -358,7 +341,7 @@ class AttributionStore:
             self.read_requests += 1
             answer = self._db.query(**arguments)
             for raw in answer.get("Items", []):
-                item = self._item(raw)
+                item = from_attributes(raw)
                 if self._is_live(item):
                     items.append(ParkedPayment(item["pk"], item["sk"], item["message"]))
             start = answer.get("LastEvaluatedKey")
