@@ -93,8 +93,8 @@ def _batch(start: int) -> dict[str, Any]:
 def matcher() -> list[Row]:
     import boto3
 
-    from stripe_everflow.attribution import StoredClick
-    from stripe_everflow.emails import email_hash
+    from stripe_everflow.domain.attribution import StoredClick
+    from stripe_everflow.domain.emails import email_hash
     from stripe_everflow_cli.provision import provision
     from stripe_everflow_cli.template import function_specs, load_template
 

@@ -89,7 +89,7 @@ def _cpu_us_per_call(call: Callable[[], Any], calls: int) -> float:
 
 def warm_cpu() -> list[Row]:
     from stripe_everflow.config import WebhookSettings
-    from stripe_everflow.secrets import CachedSecret
+    from stripe_everflow.domain.secret import CachedSecret
 
     devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
     try:

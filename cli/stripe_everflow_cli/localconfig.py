@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stripe_everflow.errors import SecretUnavailableError
-from stripe_everflow.secrets import parse_bridge_secret
+from stripe_everflow.domain.errors import SecretUnavailableError
+from stripe_everflow.domain.secret import parse_bridge_secret
 
 DEFAULT_CONFIG_FILE = "local.config.json"
 LOCAL_WEBHOOK_SECRET = "whsec_local_bridge_demo_secret"  # noqa: S105 - a documented local value

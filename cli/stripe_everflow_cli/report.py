@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from stripe_everflow.aws import from_attributes
+from stripe_everflow.adapters.dynamodb import from_attributes
 from stripe_everflow_cli.targets import resolve_target
 
 CONVERSION_COLUMNS = (

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from stripe_everflow import observability
-from stripe_everflow.aws import SqsSender, client, secret_reader, storage_errors
-from stripe_everflow.clicks import check_bearer_token, parse_click_request, register_clicks
+from stripe_everflow.adapters.apigw import error_response, json_response, parse_http_request
+from stripe_everflow.adapters.aws import client, storage_errors
+from stripe_everflow.adapters.dynamodb.store import AttributionStore
+from stripe_everflow.adapters.secrets import secret_reader
+from stripe_everflow.adapters.sqs import SqsSender
+from stripe_everflow.clicks.register import check_bearer_token, parse_click_request, register_clicks
 from stripe_everflow.config import ClickSettings
-from stripe_everflow.errors import BridgeError, RouteNotFoundError, StorageUnavailableError
-from stripe_everflow.http import error_response, json_response, parse_http_request
-from stripe_everflow.matching import MessageSender
-from stripe_everflow.secrets import CachedSecret
-from stripe_everflow.store import AttributionStore
+from stripe_everflow.domain.errors import BridgeError, RouteNotFoundError, StorageUnavailableError
+from stripe_everflow.domain.secret import CachedSecret
+from stripe_everflow.ports import MessageSender
 
 logger = observability.build_logger("click-intake")
 metrics = observability.build_metrics("click-intake")

@@ -27,12 +27,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 
 from stripe_everflow import observability
-from stripe_everflow.aws import SqsSender, client, secret_reader
+from stripe_everflow.adapters.aws import client
+from stripe_everflow.adapters.dynamodb.store import AttributionStore
+from stripe_everflow.adapters.secrets import secret_reader
+from stripe_everflow.adapters.sqs import SqsSender
+from stripe_everflow.adapters.stripe_api import StripeReader
 from stripe_everflow.config import IDEMPOTENCY_SECONDS, MatchSettings
-from stripe_everflow.matching import Matcher
-from stripe_everflow.secrets import CachedSecret
-from stripe_everflow.store import AttributionStore
-from stripe_everflow.stripe_api import StripeReader
+from stripe_everflow.domain.secret import CachedSecret
+from stripe_everflow.matching.matcher import Matcher
 
 logger = observability.build_logger("match-payment")
 metrics = observability.build_metrics("match-payment")

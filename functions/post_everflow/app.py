@@ -17,14 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from stripe_everflow import observability
-from stripe_everflow.aws import SqsSender, client, secret_reader
+from stripe_everflow.adapters.aws import client
+from stripe_everflow.adapters.dynamodb.ledger import Ledger
+from stripe_everflow.adapters.dynamodb.rate_limiter import ApiRateLimiter
+from stripe_everflow.adapters.everflow.network_api import EverflowNetworkApi
+from stripe_everflow.adapters.everflow.postbacks import EverflowClient
+from stripe_everflow.adapters.secrets import secret_reader
+from stripe_everflow.adapters.sqs import SqsSender
 from stripe_everflow.config import PostSettings
-from stripe_everflow.errors import BridgeError
-from stripe_everflow.everflow import EverflowClient
-from stripe_everflow.everflow_api import ApiRateLimiter, EverflowNetworkApi
-from stripe_everflow.ledger import Ledger
-from stripe_everflow.posting import Poster, PostOutcome, postback_settings
-from stripe_everflow.secrets import CachedSecret
+from stripe_everflow.domain.errors import BridgeError
+from stripe_everflow.domain.secret import CachedSecret
+from stripe_everflow.posting.poster import Poster, PostOutcome, postback_settings
 
 logger = observability.build_logger("post-everflow")
 metrics = observability.build_metrics("post-everflow")

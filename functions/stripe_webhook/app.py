@@ -14,16 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from stripe_everflow import observability
-from stripe_everflow.aws import SqsSender, secret_reader
+from stripe_everflow.adapters.apigw import error_response, json_response, parse_http_request
+from stripe_everflow.adapters.secrets import secret_reader
+from stripe_everflow.adapters.sqs import SqsSender
 from stripe_everflow.config import WebhookSettings
-from stripe_everflow.errors import BridgeError, RouteNotFoundError
-from stripe_everflow.http import error_response, json_response, parse_http_request
-from stripe_everflow.intake import (
-    PaymentEventSender,
-    WebhookRequest,
-    accept_stripe_webhook,
-)
-from stripe_everflow.secrets import DEFAULT_ACCOUNT, CachedSecret
+from stripe_everflow.domain.errors import BridgeError, RouteNotFoundError
+from stripe_everflow.domain.secret import DEFAULT_ACCOUNT, CachedSecret
+from stripe_everflow.intake.webhook import WebhookRequest, accept_stripe_webhook
+from stripe_everflow.ports import MessageSender
 
 ROUTES = {"POST /stripe/webhook", "POST /stripe/webhook/{account}"}
 
@@ -35,7 +33,7 @@ metrics = observability.build_metrics("stripe-webhook")
 class Dependencies:
     settings: WebhookSettings
     secret: CachedSecret
-    sender: PaymentEventSender
+    sender: MessageSender
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Dependencies:

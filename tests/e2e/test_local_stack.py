@@ -18,7 +18,7 @@ import boto3
 import pytest
 import requests
 
-from stripe_everflow.emails import redact_emails
+from stripe_everflow.domain.emails import redact_emails
 from tests.support import EU_SECRET, PROJECT_ROOT, body_of, bridge_secret, sign, stripe_event
 
 pytestmark = pytest.mark.e2e

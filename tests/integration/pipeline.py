@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from stripe_everflow.ledger import Ledger
+from stripe_everflow.adapters.dynamodb.ledger import Ledger
 from tests.integration.conftest import Aws
 from tests.support import LambdaContext, load_function
 

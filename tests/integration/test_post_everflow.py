@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from stripe_everflow.classify import ClassifySettings, classify_event
-from stripe_everflow.jobs import ClickTarget, EmailTarget, PostbackJob
+from stripe_everflow.domain.classify import ClassifySettings, classify_event
+from stripe_everflow.domain.jobs import ClickTarget, EmailTarget, PostbackJob
 from stripe_everflow_cli.everflow_standin import EverflowStandIn
 from tests.integration.conftest import Aws
 from tests.integration.pipeline import Poster

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stripe_everflow.emails import redact_emails
+from stripe_everflow.domain.emails import redact_emails
 from tests.integration.conftest import Aws
 from tests.support import (
     EU_SECRET,

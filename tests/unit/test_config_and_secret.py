@@ -7,8 +7,8 @@ import json
 import pytest
 
 from stripe_everflow.config import DEFAULT_ALLOWED_EVENT_TYPES, WebhookSettings, parse_event_types
-from stripe_everflow.errors import ConfigurationError, SecretUnavailableError
-from stripe_everflow.secrets import CachedSecret, parse_bridge_secret
+from stripe_everflow.domain.errors import ConfigurationError, SecretUnavailableError
+from stripe_everflow.domain.secret import CachedSecret, parse_bridge_secret
 from tests.support import bridge_secret
 
 ENV = {"BRIDGE_SECRET_NAME": "bridge", "PAYMENT_EVENTS_QUEUE_URL": "https://sqs/queue"}

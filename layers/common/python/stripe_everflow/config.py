@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stripe_everflow.errors import ConfigurationError
+from stripe_everflow.domain.errors import ConfigurationError
 
 # The Stripe event types the pipeline acts on (see the README, "Which Stripe events
 # mean what"). Anything else is acknowledged with 200 and dropped at the door.

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stripe_everflow.errors import (
+from stripe_everflow.domain.errors import (
     BodyEncodingError,
     BridgeError,
     ClickFieldError,

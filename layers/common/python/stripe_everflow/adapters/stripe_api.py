@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from stripe_everflow.errors import StripeApiError
+from stripe_everflow.domain.errors import StripeApiError
+from stripe_everflow.ports import CustomerFacts
 
 STRIPE_TIMEOUT_SECONDS = 10
 STRIPE_MAX_NETWORK_RETRIES = 2
-
-
-@dataclass(frozen=True)
-class CustomerFacts:
-    email: str | None
-    metadata: Mapping[str, str]
-    deleted: bool = False
 
 
 class StripeReader:

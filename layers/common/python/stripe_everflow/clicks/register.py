@@ -20,18 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from stripe_everflow.attribution import StoredClick
-from stripe_everflow.emails import email_hash, normalize_email
-from stripe_everflow.errors import (
+from stripe_everflow.domain.attribution import StoredClick
+from stripe_everflow.domain.emails import email_hash, normalize_email
+from stripe_everflow.domain.errors import (
     ClickFieldError,
     ClickRequestError,
     PayloadTooLargeError,
     SecretUnavailableError,
     UnauthorizedError,
 )
-from stripe_everflow.matching import MessageSender, replay_parked
-from stripe_everflow.secrets import ACCOUNT_NAME_PATTERN, DEFAULT_ACCOUNT, BridgeSecret
-from stripe_everflow.store import AttributionStore, parked_customer_pk, parked_email_pk
+from stripe_everflow.domain.records import parked_customer_pk, parked_email_pk
+from stripe_everflow.domain.secret import ACCOUNT_NAME_PATTERN, DEFAULT_ACCOUNT, BridgeSecret
+from stripe_everflow.parking import replay_parked
+from stripe_everflow.ports import AttributionStore, MessageSender
 
 FIELDS = {
     "email",

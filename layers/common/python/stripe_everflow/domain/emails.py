@@ -12,7 +12,7 @@ import hmac
 import re
 from typing import Any
 
-from stripe_everflow.errors import ClickFieldError
+from stripe_everflow.domain.errors import ClickFieldError
 
 # Deliberately permissive (RFC 5322 allows far more than sites accept), but enough to
 # refuse what cannot be an address: one @, no spaces, a dotted domain.

@@ -152,3 +152,7 @@ class ConversionNotPostedError(JobError):
     then it waits in PostbackDLQ — never dropped."""
 
     reason = "conversion_not_posted"
+
+
+class EverflowApiError(BridgeError):
+    reason = "everflow_api_error"

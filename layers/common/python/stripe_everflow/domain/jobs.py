@@ -36,8 +36,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from stripe_everflow.classify import Classification
-from stripe_everflow.money import format_amount
+from stripe_everflow.domain.classify import Classification
+from stripe_everflow.domain.money import format_amount
 
 POSTBACK_JOB_SCHEMA = "postback-job/1"
 JobAction = Literal["conversion", "refund", "dispute_opened", "dispute_closed"]

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stripe_everflow.errors import SecretUnavailableError
+from stripe_everflow.domain.errors import SecretUnavailableError
 
 ACCOUNT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DEFAULT_ACCOUNT = "default"

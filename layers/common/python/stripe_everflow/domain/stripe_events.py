@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_everflow.errors import NotStripeEventError
-from stripe_everflow.messages import StripeEventSummary
+from stripe_everflow.domain.errors import NotStripeEventError
+from stripe_everflow.domain.messages import StripeEventSummary
 
 
 def read_event_summary(event: Any) -> StripeEventSummary:

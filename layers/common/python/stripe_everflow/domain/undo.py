@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from stripe_everflow.money import currency_exponent
+from stripe_everflow.domain.money import currency_exponent
 
 FULL = "full"
 

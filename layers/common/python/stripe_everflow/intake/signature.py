@@ -16,7 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from stripe_everflow.errors import (
+from stripe_everflow.domain.errors import (
     SignatureHeaderMalformedError,
     SignatureHeaderMissingError,
     SignatureMismatchError,

@@ -11,21 +11,22 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from stripe_everflow.config import QUEUE_MAX_MESSAGE_BYTES, WebhookSettings
-from stripe_everflow.emails import redact_emails
-from stripe_everflow.errors import (
+from stripe_everflow.domain.emails import redact_emails
+from stripe_everflow.domain.errors import (
     BodyNotJsonError,
     PayloadTooLargeError,
     SecretUnavailableError,
     SignatureMismatchError,
     UnknownAccountError,
 )
-from stripe_everflow.messages import PaymentEventMessage
-from stripe_everflow.secrets import ACCOUNT_NAME_PATTERN, CachedSecret, StripeAccount
-from stripe_everflow.signature import verify_signature
-from stripe_everflow.stripe_events import read_event_summary
+from stripe_everflow.domain.messages import PaymentEventMessage
+from stripe_everflow.domain.secret import ACCOUNT_NAME_PATTERN, CachedSecret, StripeAccount
+from stripe_everflow.domain.stripe_events import read_event_summary
+from stripe_everflow.intake.signature import verify_signature
+from stripe_everflow.ports import MessageSender
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,6 @@ class IntakeOutcome:
     event_type: str
     reason: str | None = None
     message_id: str | None = None
-
-
-class PaymentEventSender(Protocol):
-    def send(self, body: str, attributes: dict[str, str]) -> str:
-        """Send one message and return its id; raise QueueUnavailableError on failure."""
-        ...
 
 
 def _email_hash_key(secret: CachedSecret) -> str:
@@ -98,7 +93,7 @@ def accept_stripe_webhook(
     *,
     settings: WebhookSettings,
     secret: CachedSecret,
-    sender: PaymentEventSender,
+    sender: MessageSender,
     clock: Callable[[], float] = time.time,
 ) -> IntakeOutcome:
     """Verify one webhook delivery and queue it for the matcher.

@@ -20,18 +20,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from stripe_everflow.attribution import StoredClick, choose_click
-from stripe_everflow.classify import CarriedClick, Classification, ClassifySettings, classify_event
 from stripe_everflow.config import MatchSettings
-from stripe_everflow.emails import REDACTED_PREFIX, redact_emails, try_email_hash
-from stripe_everflow.errors import SecretUnavailableError, UnknownAccountError
-from stripe_everflow.jobs import ClickTarget, EmailTarget, PostbackJob
-from stripe_everflow.messages import IncomingEvent, read_incoming_event
-from stripe_everflow.secrets import BridgeSecret, CachedSecret, StripeAccount
-from stripe_everflow.store import (
-    AttributionStore,
+from stripe_everflow.domain.attribution import StoredClick, choose_click
+from stripe_everflow.domain.classify import (
+    CarriedClick,
+    Classification,
+    ClassifySettings,
+    classify_event,
+)
+from stripe_everflow.domain.emails import REDACTED_PREFIX, redact_emails, try_email_hash
+from stripe_everflow.domain.errors import SecretUnavailableError, UnknownAccountError
+from stripe_everflow.domain.jobs import ClickTarget, EmailTarget, PostbackJob
+from stripe_everflow.domain.messages import IncomingEvent, read_incoming_event
+from stripe_everflow.domain.records import (
     Key,
     Pin,
     claim_key,
@@ -42,13 +45,11 @@ from stripe_everflow.store import (
     parked_email_pk,
     pin_key,
 )
-from stripe_everflow.stripe_api import StripeReader
+from stripe_everflow.domain.secret import BridgeSecret, CachedSecret, StripeAccount
+from stripe_everflow.parking import replay_parked
+from stripe_everflow.ports import AttributionStore, MessageSender, StripeReader
 
 DAY = 86_400
-
-
-class MessageSender(Protocol):
-    def send(self, body: str, attributes: dict[str, str]) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -428,33 +429,3 @@ class Matcher:
         )
         self.postbacks.send(job.to_json(), {"job_key": key, "action": c.action})
         return job
-
-
-def replay_parked(
-    store: AttributionStore, payment_events: MessageSender, pks: Iterable[str], now: int
-) -> int:
-    """Send every payment parked under ``pks`` back to PaymentEventsQueue (once per
-    event, though it may be parked under both its email and its customer), then
-    forget those copies; returns how many payments went back.
-
-    A crash between the send and the delete replays it again later: harmless, the
-    conversion claim makes the second pass send the same job, which the ledger
-    posts once.
-    """
-    by_event: dict[str, list[Any]] = {}
-    for pk in pks:
-        for parked in store.parked(pk):
-            by_event.setdefault(parked.sk, []).append(parked)
-    for copies in by_event.values():
-        incoming = read_incoming_event(copies[0].message, eventbridge_account="default")
-        payment_events.send(
-            incoming.replay(now),
-            {
-                "event_id": incoming.event_id,
-                "event_type": str(incoming.event.get("type")),
-                "account": incoming.account,
-            },
-        )
-        for parked in copies:
-            store.unpark(parked)
-    return len(by_event)

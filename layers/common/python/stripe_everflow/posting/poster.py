@@ -31,18 +31,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stripe_everflow import undo
 from stripe_everflow.config import PostSettings
-from stripe_everflow.errors import (
+from stripe_everflow.domain import undo
+from stripe_everflow.domain.errors import (
     ConversionNotPostedError,
+    EverflowApiError,
     EverflowRetryableError,
     JobBusyError,
     MalformedJobError,
     UnsupportedJobError,
 )
-from stripe_everflow.everflow import (
+from stripe_everflow.domain.jobs import POSTBACK_JOB_SCHEMA
+from stripe_everflow.domain.postback import (
     EventTarget,
-    EverflowClient,
     PostbackSettings,
     conversion_params,
     order_id_of,
@@ -51,11 +52,8 @@ from stripe_everflow.everflow import (
     redact_url,
     reversal_params,
 )
-from stripe_everflow.everflow_api import ApiRateLimiter, EverflowApiError, EverflowNetworkApi
-from stripe_everflow.jobs import POSTBACK_JOB_SCHEMA
-from stripe_everflow.ledger import Ledger
-from stripe_everflow.matching import MessageSender
-from stripe_everflow.secrets import CachedSecret
+from stripe_everflow.domain.secret import CachedSecret
+from stripe_everflow.ports import Ledger, MessageSender, NetworkApi, PostbackClient, RateLimiter
 
 
 def postback_settings(settings: PostSettings) -> PostbackSettings:
@@ -105,10 +103,10 @@ class Poster:
     postback: PostbackSettings
     secret: CachedSecret
     ledger: Ledger
-    client: EverflowClient
+    client: PostbackClient
     dead_letters: MessageSender
-    network_api: EverflowNetworkApi | None = None
-    rate_limiter: ApiRateLimiter | None = None
+    network_api: NetworkApi | None = None
+    rate_limiter: RateLimiter | None = None
     clock: Callable[[], float] = time.time
 
     def _already_recorded(self, job: dict[str, Any]) -> str | None:

@@ -19,37 +19,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from stripe_everflow.aws import condition_failed, from_attributes, to_attributes
-
-Begin = Literal["go", "resume", "done", "busy"]
-# Final: a delivery of the job again changes nothing. "failed" is not among them:
-# a permanently refused job sent back by `redrive` (cause fixed) is tried again.
-FINAL_STATES = (
-    "posted",
-    "rejected",
-    "reversed",
-    "adjusted",
-    "restored",
-    "recorded",
-    "not_ours",
-    "nothing_to_undo",
-    "superseded",
-)
+from stripe_everflow.adapters.dynamodb import condition_failed, from_attributes, to_attributes
+from stripe_everflow.domain.ledger import FINAL_STATES, Begin, LedgerEntry
 
 
 def ledger_key(job_key: str) -> dict[str, Any]:
     return {"pk": {"S": f"job#{job_key}"}, "sk": {"S": "ledger"}}
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    job_key: str
-    status: str
-    attempts: int
-    item: Mapping[str, Any]
 
 
 class Ledger:

@@ -7,22 +7,22 @@ from typing import Any
 
 import pytest
 
-from stripe_everflow.attribution import StoredClick
-from stripe_everflow.clicks import (
+from stripe_everflow.clicks.register import (
     BodyMalformedError,
     ClickInput,
     check_bearer_token,
     parse_click,
     parse_click_request,
 )
-from stripe_everflow.emails import email_hash
-from stripe_everflow.errors import (
+from stripe_everflow.domain.attribution import StoredClick
+from stripe_everflow.domain.emails import email_hash
+from stripe_everflow.domain.errors import (
     ClickFieldError,
     PayloadTooLargeError,
     SecretUnavailableError,
     UnauthorizedError,
 )
-from stripe_everflow.secrets import BridgeSecret, parse_bridge_secret
+from stripe_everflow.domain.secret import BridgeSecret, parse_bridge_secret
 from tests.support import bridge_secret
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z

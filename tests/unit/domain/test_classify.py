@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from stripe_everflow.classify import (
+from stripe_everflow.domain.classify import (
     CarriedClick,
     Classification,
     ClassifySettings,

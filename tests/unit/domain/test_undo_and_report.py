@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from stripe_everflow.undo import net_amount, plan, refund_is_full, refunded_minor
+from stripe_everflow.domain.undo import net_amount, plan, refund_is_full, refunded_minor
 from stripe_everflow_cli.report import build_report, in_period
 
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from stripe_everflow import errors
-from stripe_everflow.http import error_response, parse_http_request, status_for
+from stripe_everflow.adapters.apigw import error_response, parse_http_request, status_for
+from stripe_everflow.domain import errors
 from tests.support import http_api_event
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from stripe_everflow.classify import Classification, ClassifySettings, classify_event
-from stripe_everflow.jobs import POSTBACK_JOB_SCHEMA, ClickTarget, EmailTarget, PostbackJob
+from stripe_everflow.domain.classify import Classification, ClassifySettings, classify_event
+from stripe_everflow.domain.jobs import POSTBACK_JOB_SCHEMA, ClickTarget, EmailTarget, PostbackJob
 from tests.support import stripe_event
 
 EMAIL = "jenny.rosen@example.com"

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from stripe_everflow.attribution import DAY, Policy, StoredClick, choose_click
+from stripe_everflow.domain.attribution import DAY, Policy, StoredClick, choose_click
 
 PAID_AT = 1_769_907_592  # the renewal's paid_at
 

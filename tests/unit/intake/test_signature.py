@@ -7,7 +7,7 @@ import time
 import pytest
 import stripe
 
-from stripe_everflow.errors import (
+from stripe_everflow.domain.errors import (
     SignatureHeaderMalformedError,
     SignatureHeaderMissingError,
     SignatureMismatchError,
@@ -15,7 +15,7 @@ from stripe_everflow.errors import (
     TimestampFutureError,
     TimestampStaleError,
 )
-from stripe_everflow.signature import verify_signature
+from stripe_everflow.intake.signature import verify_signature
 from tests.support import OLD_SECRET, TEST_SECRET, body_of, sign, stripe_event
 
 NOW = 1_767_225_600

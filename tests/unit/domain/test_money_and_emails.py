@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from stripe_everflow.emails import email_hash, normalize_email, redact_emails, try_email_hash
-from stripe_everflow.errors import ClickFieldError
-from stripe_everflow.money import currency_exponent, format_amount, to_major_units
+from stripe_everflow.domain.emails import email_hash, normalize_email, redact_emails, try_email_hash
+from stripe_everflow.domain.errors import ClickFieldError
+from stripe_everflow.domain.money import currency_exponent, format_amount, to_major_units
 
 KEY = "test-email-hash-key"
 

@@ -14,8 +14,8 @@ from stripe_everflow.config import (
     WebhookSettings,
     parse_event_types,
 )
-from stripe_everflow.emails import email_hash, redact_emails
-from stripe_everflow.errors import (
+from stripe_everflow.domain.emails import email_hash, redact_emails
+from stripe_everflow.domain.errors import (
     BodyNotJsonError,
     NotStripeEventError,
     PayloadTooLargeError,
@@ -24,8 +24,8 @@ from stripe_everflow.errors import (
     SignatureMismatchError,
     UnknownAccountError,
 )
-from stripe_everflow.intake import WebhookRequest, accept_stripe_webhook
-from stripe_everflow.secrets import CachedSecret
+from stripe_everflow.domain.secret import CachedSecret
+from stripe_everflow.intake.webhook import WebhookRequest, accept_stripe_webhook
 from tests.support import EU_SECRET, TEST_SECRET, body_of, bridge_secret, sign, stripe_event
 
 NOW = 1_767_225_600

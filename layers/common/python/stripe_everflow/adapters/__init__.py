@@ -1,0 +1,1 @@
+"""Adapters: the only modules that touch botocore, requests or the stripe library."""

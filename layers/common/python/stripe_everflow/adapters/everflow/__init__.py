@@ -1,0 +1,1 @@
+"""Everflow over HTTP: postbacks to the tracking domain, and the Network API."""

@@ -1,0 +1,1 @@
+"""The click stage: validating ``POST /clicks`` requests and registering clicks."""

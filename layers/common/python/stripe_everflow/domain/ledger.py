@@ -1,0 +1,30 @@
+"""A job's ledger entry as the poster reads it, and which states are final."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Begin = Literal["go", "resume", "done", "busy"]
+# Final: a delivery of the job again changes nothing. "failed" is not among them:
+# a permanently refused job sent back by `redrive` (cause fixed) is tried again.
+FINAL_STATES = (
+    "posted",
+    "rejected",
+    "reversed",
+    "adjusted",
+    "restored",
+    "recorded",
+    "not_ours",
+    "nothing_to_undo",
+    "superseded",
+)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    job_key: str
+    status: str
+    attempts: int
+    item: Mapping[str, Any]

@@ -1,0 +1,1 @@
+"""The webhook stage: Stripe-Signature verification and the acceptance rules."""
