@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from stripe_everflow.domain.messages import read_incoming_event
-from stripe_everflow.ports import AttributionStore, MessageSender
+from stripe_everflow.ports import MessageSender
+from stripe_everflow.ports.attribution import AttributionStore
 
 
 def replay_parked(

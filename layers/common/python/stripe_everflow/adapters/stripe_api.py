@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stripe_everflow.domain.errors import StripeApiError
-from stripe_everflow.ports import CustomerFacts
+from stripe_everflow.ports.attribution import CustomerFacts
 
 STRIPE_TIMEOUT_SECONDS = 10
 STRIPE_MAX_NETWORK_RETRIES = 2

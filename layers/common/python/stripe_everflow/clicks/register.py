@@ -32,7 +32,8 @@ from stripe_everflow.domain.errors import (
 from stripe_everflow.domain.records import parked_customer_pk, parked_email_pk
 from stripe_everflow.domain.secret import ACCOUNT_NAME_PATTERN, DEFAULT_ACCOUNT, BridgeSecret
 from stripe_everflow.parking import replay_parked
-from stripe_everflow.ports import AttributionStore, MessageSender
+from stripe_everflow.ports import MessageSender
+from stripe_everflow.ports.attribution import AttributionStore
 
 FIELDS = {
     "email",

@@ -47,7 +47,8 @@ from stripe_everflow.domain.records import (
 )
 from stripe_everflow.domain.secret import BridgeSecret, CachedSecret, StripeAccount
 from stripe_everflow.parking import replay_parked
-from stripe_everflow.ports import AttributionStore, MessageSender, StripeReader
+from stripe_everflow.ports import MessageSender
+from stripe_everflow.ports.attribution import AttributionStore, StripeReader
 
 DAY = 86_400
 

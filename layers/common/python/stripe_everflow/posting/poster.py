@@ -53,7 +53,8 @@ from stripe_everflow.domain.postback import (
     reversal_params,
 )
 from stripe_everflow.domain.secret import CachedSecret
-from stripe_everflow.ports import Ledger, MessageSender, NetworkApi, PostbackClient, RateLimiter
+from stripe_everflow.ports import MessageSender
+from stripe_everflow.ports.everflow import Ledger, NetworkApi, PostbackClient, RateLimiter
 
 
 def postback_settings(settings: PostSettings) -> PostbackSettings:

@@ -1,0 +1,57 @@
+"""LedgerTable, the tracking domain and the Network API, as the poster uses them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from stripe_everflow.domain.ledger import Begin, LedgerEntry
+from stripe_everflow.domain.postback import PostbackResult, RecordedConversion
+
+
+class Ledger(Protocol):
+    """LedgerTable: one entry per job, moved through states by conditional writes."""
+
+    def get(self, job_key: str) -> LedgerEntry | None: ...
+    def begin(
+        self, job: Mapping[str, Any], attempt_id: str, now: int, lease_seconds: int
+    ) -> Begin: ...
+    def finish(
+        self, job_key: str, attempt_id: str, status: str, now: int, facts: Mapping[str, Any]
+    ) -> None: ...
+    def release(
+        self,
+        job_key: str,
+        attempt_id: str,
+        now: int,
+        facts: Mapping[str, Any],
+        maybe_sent: bool = False,
+    ) -> None: ...
+    def annotate(self, job_key: str, facts: Mapping[str, Any]) -> None: ...
+    def raise_refunded(self, conversion_key: str, refunded_minor: int) -> bool: ...
+
+
+class PostbackClient(Protocol):
+    """The tracking domain: sends a postback, says what the answer means."""
+
+    def get(
+        self, base_url: str, params: Sequence[tuple[str, str]], path: str = "/"
+    ) -> tuple[str, PostbackResult]: ...
+
+
+class NetworkApi(Protocol):
+    """Everflow's Network API (needs the advertiser's API key)."""
+
+    def events_of_transaction(
+        self, api_key: str, transaction_id: str
+    ) -> list[RecordedConversion]: ...
+    def set_sale_amount(
+        self, api_key: str, conversion_id: str, amount: str, is_event: bool
+    ) -> None: ...
+    def set_status(self, api_key: str, conversion_ids: list[str], status: str) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """The Network API budget shared by every worker."""
+
+    def acquire(self) -> None: ...
