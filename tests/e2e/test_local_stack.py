@@ -164,12 +164,11 @@ def _bad() -> list[tuple[str, str, bytes, str | None, int]]:
     ]
 
 
-@pytest.mark.parametrize(
-    ("case", "path", "body", "signature", "status"), _bad(), ids=[b[0] for b in _bad()]
-)
-def test_bad_request_gets_its_status_and_queues_nothing(
-    stack: RunningStack, case: str, path: str, body: bytes, signature: str | None, status: int
-) -> None:
+# Only the case names are taken at collection: each request is signed when its test
+# runs, so a run that starts more than the 300 s tolerance after collection still holds.
+@pytest.mark.parametrize("case", [b[0] for b in _bad()])
+def test_bad_request_gets_its_status_and_queues_nothing(stack: RunningStack, case: str) -> None:
+    [(path, body, signature, status)] = [(p, b, s, st) for c, p, b, s, st in _bad() if c == case]
     stack.drain()
     answer = stack.post(path, body, signature)
     assert answer.status_code == status, answer.text

@@ -142,12 +142,13 @@ def _bad_requests() -> list[tuple[str, dict[str, Any], int, str]]:
     ]
 
 
-@pytest.mark.parametrize(
-    ("case", "event", "status", "reason"), _bad_requests(), ids=[c[0] for c in _bad_requests()]
-)
+# Only the case names are taken at collection: each request is signed when its test
+# runs, so a run that starts more than the 300 s tolerance after collection still holds.
+@pytest.mark.parametrize("case", [c[0] for c in _bad_requests()])
 def test_bad_request_gets_its_status_and_queues_nothing(
-    webhook: ModuleType, aws: Aws, case: str, event: dict[str, Any], status: int, reason: str
+    webhook: ModuleType, aws: Aws, case: str
 ) -> None:
+    [(event, status, reason)] = [(e, s, r) for c, e, s, r in _bad_requests() if c == case]
     answered, answer = invoke(webhook, event)
     assert (answered, answer["error"]) == (status, reason)
     assert answer["message"]
