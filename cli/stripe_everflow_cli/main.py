@@ -117,7 +117,13 @@ def cmd_everflow_standin(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from stripe_everflow_cli.report import build_report, ledger_client, parse_day, read_ledger
+    from stripe_everflow_cli.report import (
+        ledger_client,
+        parse_day,
+        prepare_report,
+        read_ledger,
+        render,
+    )
 
     try:
         start, end = parse_day(args.date_from), parse_day(args.date_to)
@@ -126,7 +132,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"stripe-everflow report: {error}", file=sys.stderr)
         return 2
-    print(build_report(args.kind, entries, start, end, args.format))
+    report = prepare_report(args.kind, entries, start, end)
+    print(render(report, args.format))
+    if report.notes and args.format == "csv":
+        # Kept out of the CSV itself; the table and JSON formats carry them.
+        for note in report.notes:
+            print(f"stripe-everflow report: {note}", file=sys.stderr)
     return 0
 
 
