@@ -18,23 +18,35 @@ the same JSON comes from a file. Shape::
     }
 
 Only ``stripe_accounts`` is needed by the webhook intake; each function checks the
-keys it uses.
+keys it uses. A key the bridge does not know is refused (with the known key it was
+probably meant to be): a misspelled ``email_hash_keys`` must not leave the bridge
+running without its hash key.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from stripe_everflow.domain.errors import SecretUnavailableError
 
 ACCOUNT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DEFAULT_ACCOUNT = "default"
+SECRET_KEYS = (
+    "stripe_accounts",
+    "everflow_api_key",
+    "everflow_verification_token",
+    "click_intake_token",
+    "email_hash_key",
+)
+ACCOUNT_KEYS = ("livemode", "webhook_secrets", "api_key")
+_SHOWN_KEY_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -54,20 +66,38 @@ class BridgeSecret:
     everflow_verification_token: str | None = None
     click_intake_token: str | None = None
     email_hash_key: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def account(self, name: str) -> StripeAccount | None:
         return self.stripe_accounts.get(name)
 
 
+def _shown(key: str) -> str:
+    """A key as it may appear in an error: printable, and not a page long."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in key)
+    return text if len(text) <= _SHOWN_KEY_LENGTH else text[:_SHOWN_KEY_LENGTH] + "…"
+
+
+def _refuse_unknown_keys(document: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
+    """Raises SecretUnavailableError naming the first key not in ``known``."""
+    for key in document:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
+        hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(known)})"
+        raise SecretUnavailableError(
+            f"{where}{_shown(key)} is not a key of the bridge secret{hint}"
+        )
+
+
 def _parse_account(name: str, raw: Any) -> StripeAccount:
-    where = f"stripe_accounts.{name}"
+    where = f"stripe_accounts.{_shown(name)}"
     if not ACCOUNT_NAME_PATTERN.match(name):
         raise SecretUnavailableError(
             f"{where}: account names are lowercase letters, digits, - or _"
         )
     if not isinstance(raw, dict):
         raise SecretUnavailableError(f"{where} must be an object")
+    _refuse_unknown_keys(raw, ACCOUNT_KEYS, f"{where}.")
     livemode = raw.get("livemode")
     if not isinstance(livemode, bool):
         raise SecretUnavailableError(f"{where}.livemode must be true or false")
@@ -109,23 +139,16 @@ def parse_bridge_secret(text: str) -> BridgeSecret:
         raise SecretUnavailableError("the bridge secret is not valid JSON") from None
     if not isinstance(document, dict):
         raise SecretUnavailableError("the bridge secret must be a JSON object")
+    _refuse_unknown_keys(document, SECRET_KEYS, "")
     accounts = document.get("stripe_accounts")
     if not isinstance(accounts, dict) or not accounts:
         raise SecretUnavailableError("stripe_accounts must name at least one account")
-    known = {
-        "stripe_accounts",
-        "everflow_api_key",
-        "everflow_verification_token",
-        "click_intake_token",
-        "email_hash_key",
-    }
     return BridgeSecret(
         stripe_accounts={name: _parse_account(name, raw) for name, raw in accounts.items()},
         everflow_api_key=_optional_str(document, "everflow_api_key"),
         everflow_verification_token=_optional_str(document, "everflow_verification_token"),
         click_intake_token=_optional_str(document, "click_intake_token"),
         email_hash_key=_optional_str(document, "email_hash_key"),
-        extra={k: v for k, v in document.items() if k not in known},
     )
 
 
