@@ -9,20 +9,26 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = PROJECT_ROOT / "benchmarks"
 LAYER_DIR = PROJECT_ROOT / "layers" / "common" / "python"
 WEBHOOK_APP = PROJECT_ROOT / "functions" / "stripe_webhook" / "app.py"
 INVOICE_PAID_EVENT = PROJECT_ROOT / "events" / "stripe" / "basil" / "invoice.paid.first.json"
+
+# What the functions and the stand-ins print goes here, never into the results table.
+LOG_DIR = PROJECT_ROOT / ".bench"
+FUNCTION_LOG = LOG_DIR / "functions.log"
 
 # The bridge secret of the benchmarks: one test-mode account, one webhook secret.
 WEBHOOK_SECRET = "whsec_bench"
@@ -154,3 +160,82 @@ def load_function_app(function_dir: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# ------------------------------------------------------------------ logs and stand-ins
+
+
+def function_log() -> IO[str]:
+    """The benchmark log (``.bench/functions.log``), opened for appending.
+
+    Functions' log lines and the stand-ins' output go here, so that ``make bench``
+    prints its table only. The folder ignores itself in git."""
+    LOG_DIR.mkdir(exist_ok=True)
+    ignore = LOG_DIR / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="utf-8")
+    return FUNCTION_LOG.open("a", encoding="utf-8", buffering=1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_port(process: subprocess.Popen[bytes], port: int, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} (see {FUNCTION_LOG})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{what} did not start (see {FUNCTION_LOG})")
+
+
+def start_moto_server(output: IO[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """A moto server in a child process (its CPU is not the benchmark's); its output
+    goes to ``output``. Returns the process and its endpoint URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=output,
+        stderr=output,
+    )
+    _wait_for_port(process, port, "the moto server")
+    return process, f"http://127.0.0.1:{port}"
+
+
+def start_everflow_standin(delay: float, output: IO[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """The Everflow stand-in in a child process, answering after ``delay`` seconds."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stripe_everflow_cli.main",
+            "everflow-standin",
+            "--port",
+            str(port),
+            "--delay",
+            str(delay),
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=output,
+        stderr=output,
+    )
+    _wait_for_port(process, port, "the Everflow stand-in")
+    return process, f"http://127.0.0.1:{port}"
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

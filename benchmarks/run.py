@@ -20,6 +20,14 @@ Sections (each a function returning rows, printed together as one table):
 * ``posting`` — PostEverflowFunction on batches of 10 against an Everflow stand-in
   answering after 200 ms (goal: ≤ 1.5 x 200 ms per batch), keep-alive (goal: no new
   TCP connection after the first batch), and CPU per posted conversion.
+* ``cost`` (last) — the AWS bill per million Stripe events: a realistic mixed stream
+  through all three functions, every AWS request counted, priced with a dated table
+  (see ``cost.py`` for what is measured and what is assumed; docs/scaling.md plans
+  1,000 webhooks/s from these counts).
+
+Only the table goes to stdout. What the functions log (Powertools lines, EMF
+metrics) and what the child processes print go to ``.bench/functions.log``; the
+last line of the output says so. Progress goes to stderr.
 
 Usage: ``.venv/bin/python benchmarks/run.py [--only SECTION ...] [--strict]``;
 ``--strict`` exits 1 when a goal is missed (off by default: figures from a noisy
@@ -29,25 +37,30 @@ machine inform, they do not gate).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TextIO
 
-from benchlib import Row, Section
+from benchlib import FUNCTION_LOG, PROJECT_ROOT, Row, Section, function_log
 from cold_start import cold_start
+from cost import cost
 from matcher import matcher
 from posting import posting
 from warm_cpu import warm_cpu
 
-SECTIONS: list[Section] = [cold_start, warm_cpu, matcher, posting]
+SECTIONS: list[Section] = [cold_start, warm_cpu, matcher, posting, cost]
 
 COLUMNS = ("benchmark", "figure", "unit", "goal", "ratio", "verdict", "note")
 
 
 def _figure(row: Row) -> str:
-    if row.unit == "bytes" or abs(row.figure) >= 1000:
+    if row.unit.startswith("$"):
+        return f"{row.figure:,.2f}" if abs(row.figure) >= 10 else f"{row.figure:.4f}"
+    if row.unit == "bytes" or abs(row.figure) >= 1000 or float(row.figure).is_integer():
         return f"{row.figure:,.0f}"
     return f"{row.figure:.1f}"
 
@@ -76,7 +89,8 @@ def render(rows: Sequence[Row]) -> str:
         ]
         return "  ".join(parts).rstrip()
 
-    rule = "  ".join("-" * width for width in widths)
+    # The notes are long and last: their rule stops early.
+    rule = "  ".join("-" * width for width in [*widths[:-1], min(widths[-1], 40)])
     return "\n".join([line(COLUMNS), rule, *(line(cells_of_row) for cells_of_row in cells)])
 
 
@@ -100,18 +114,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sections = [s for s in SECTIONS if args.only is None or s.__name__ in args.only]
 
-    print(_machine(), file=sys.stderr, flush=True)
+    log_name = FUNCTION_LOG.relative_to(PROJECT_ROOT)
+    FUNCTION_LOG.unlink(missing_ok=True)
     rows: list[Row] = []
     started = time.perf_counter()
-    for section in sections:
-        print(f"running {section.__name__} …", end=" ", file=sys.stderr, flush=True)
-        section_started = time.perf_counter()
-        rows.extend(section())
-        print(f"{time.perf_counter() - section_started:.1f} s", file=sys.stderr, flush=True)
-    print(f"{_machine()}; all sections in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    with _output_to_log() as progress:
+        print(_machine(), file=progress, flush=True)
+        for section in sections:
+            print(f"running {section.__name__} …", end=" ", file=progress, flush=True)
+            section_started = time.perf_counter()
+            rows.extend(section())
+            print(f"{time.perf_counter() - section_started:.1f} s", file=progress, flush=True)
+        print(
+            f"{_machine()}; all sections in {time.perf_counter() - started:.0f} s",
+            file=progress,
+            flush=True,
+        )
     print(render(rows))
+    with FUNCTION_LOG.open(encoding="utf-8", errors="replace") as log:
+        lines = sum(1 for _ in log)
+    print(f"function and stand-in logs: {log_name} ({lines:,} lines)")
     missed = [row.name for row in rows if row.verdict == "MISS"]
     return 1 if args.strict and missed else 0
+
+
+@contextlib.contextmanager
+def _output_to_log() -> Iterator[TextIO]:
+    """Point this process's stdout and stderr (the file descriptors, so child
+    processes and loggers holding ``sys.stdout`` follow) at the benchmark log; yield
+    a stream to the real stderr for progress."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    progress = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8")
+    try:
+        with function_log() as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            try:
+                yield progress
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved_out, 1)
+                os.dup2(saved_err, 2)
+    except BaseException:
+        print(f"(the functions' output is in {FUNCTION_LOG})", file=progress, flush=True)
+        raise
+    finally:
+        os.close(saved_out)
+        os.close(saved_err)
+        progress.close()
 
 
 if __name__ == "__main__":
