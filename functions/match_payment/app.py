@@ -1,16 +1,18 @@
 """MatchPaymentFunction: PaymentEventsQueue → classify, find the click → PostbackQueue.
 
 SQS batches with partial batch failures (Powertools BatchProcessor): a record that
-raises is retried alone, and after 5 receives lands in PaymentEventsDLQ. Each Stripe
-event is processed once (Powertools idempotency on the event id, plus the replay
-time for parked payments); the matching rules live in ``stripe_everflow.matching``.
+raises is retried alone, and after 5 receives lands in PaymentEventsDLQ. An event
+delivered again is matched again and converges on the same result: a payment finds
+its conversion claim noting the job it sent and sends nothing, and a refund's or
+dispute's job sent twice is posted once (the poster's ledger). The matching rules
+live in ``stripe_everflow.matching``.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +22,6 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 
 from stripe_everflow import observability
 from stripe_everflow.adapters.aws import client
@@ -32,7 +29,7 @@ from stripe_everflow.adapters.dynamodb.store import AttributionStore
 from stripe_everflow.adapters.secrets import secret_reader
 from stripe_everflow.adapters.sqs import SqsSender
 from stripe_everflow.adapters.stripe_api import StripeReader
-from stripe_everflow.config import IDEMPOTENCY_SECONDS, MatchSettings
+from stripe_everflow.config import MatchSettings
 from stripe_everflow.domain.secret import CachedSecret
 from stripe_everflow.matching.matcher import Matcher
 
@@ -52,20 +49,6 @@ _COUNTERS = {
 @dataclass(frozen=True)
 class Dependencies:
     matcher: Matcher
-    process_once: Callable[..., dict[str, Any]]
-    idempotency: IdempotencyConfig
-
-    @classmethod
-    def build(cls, matcher: Matcher, persistence: DynamoDBPersistenceLayer) -> Dependencies:
-        config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS)
-
-        @idempotent_function(
-            data_keyword_argument="key", persistence_store=persistence, config=config
-        )
-        def process_once(key: dict[str, Any], body: str) -> dict[str, Any]:
-            return matcher.process(matcher.read(body)).as_dict()
-
-        return cls(matcher, process_once, config)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Dependencies:
@@ -81,10 +64,7 @@ class Dependencies:
             payment_events=SqsSender(settings.payment_events_queue_url),
             stripe=StripeReader(settings.stripe_api_base),
         )
-        persistence = DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table, boto3_client=dynamodb
-        )
-        return cls.build(matcher, persistence)
+        return cls(matcher)
 
 
 @functools.cache
@@ -94,7 +74,6 @@ def _production_dependencies() -> Dependencies:
 
 def handle(event: dict[str, Any], context: Any, dependencies: Dependencies) -> dict[str, Any]:
     matcher = dependencies.matcher
-    dependencies.idempotency.register_lambda_context(context)
     bodies = [record["body"] for record in event.get("Records", [])]
     try:
         matcher.prefetch(bodies)
@@ -103,9 +82,7 @@ def handle(event: dict[str, Any], context: Any, dependencies: Dependencies) -> d
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
         incoming = matcher.read(record.body)
-        # A parked payment's replays are new passes, each processed once.
-        key = {"event_id": incoming.event_id, "replay_id": incoming.replay_id}
-        outcome = dependencies.process_once(key=key, body=record.body)
+        outcome = matcher.process(incoming).as_dict()
         logger.info("event matched", account=incoming.account, source=incoming.source, **outcome)
         metrics.add_metric(
             name=_COUNTERS.get(outcome["status"], "EventsProcessed"),

@@ -1,12 +1,17 @@
-"""What the stages and AttributionTable agree on: item keys, pins, parked payments.
+"""What the stages and AttributionTable agree on: item keys, pins, claims, parked payments.
 
-The key scheme is described in ``adapters.dynamodb.store``; stages build keys here
-so they can prefetch and look items up without knowing the table.
+The key scheme is described in ``adapters.dynamodb.store``; stages build keys and
+item contents here so they can prefetch, look items up and remember what they wrote
+without knowing the table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stripe_everflow.domain.attribution import StoredClick
 
 Key = tuple[str, str]
 
@@ -21,6 +26,16 @@ def pin_key(account: str, customer_id: str) -> Key:
 
 def claim_key(account: str, name: str) -> Key:
     return (f"claim#{account}#{name}", "claim")
+
+
+def conversion_key(account: str, money_key: str) -> Key:
+    """The claim on a payment's money: held by the event that first reported it."""
+    return claim_key(account, f"conversion#{money_key}")
+
+
+def first_conversion_key(account: str, customer_id: str) -> Key:
+    """The claim on a customer's first conversion: held by that conversion's money key."""
+    return claim_key(account, f"first-conversion#{customer_id}")
 
 
 def link_key(account: str, payment_intent_id: str) -> Key:
@@ -46,6 +61,80 @@ class Pin:
     affiliate_id: str | None
     source: str
     pinned_at: int
+
+    def as_item(self) -> dict[str, Any]:
+        """The pin item's attributes (without its key)."""
+        item: dict[str, Any] = {
+            "transaction_id": self.transaction_id,
+            "source": self.source,
+            "pinned_at": self.pinned_at,
+        }
+        if self.offer_id:
+            item["offer_id"] = self.offer_id
+        if self.affiliate_id:
+            item["affiliate_id"] = self.affiliate_id
+        return item
+
+    @classmethod
+    def of(cls, click: StoredClick, pinned_at: int) -> Pin:
+        return cls(
+            click.transaction_id, click.offer_id, click.affiliate_id, click.source, pinned_at
+        )
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Pin:
+        return cls(
+            transaction_id=str(item["transaction_id"]),
+            offer_id=item.get("offer_id"),
+            affiliate_id=item.get("affiliate_id"),
+            source=str(item.get("source", "")),
+            pinned_at=int(item.get("pinned_at", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class ConversionClaim:
+    """A payment's money, claimed by the event that reports it (``owner``: event id).
+
+    ``decision`` is what the owner decided before sending the job (``kind``, and the
+    click ``target`` when there is one), so a retry sends the same job; ``job_key``
+    is set once the job was sent: a later delivery of the event then does nothing.
+    """
+
+    key: Key
+    owner: str
+    claimed_at: int
+    decision: Mapping[str, Any] = field(default_factory=dict)
+    job_key: str | None = None
+
+    def as_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": self.key[0],
+            "sk": self.key[1],
+            "owner": self.owner,
+            "claimed_at": self.claimed_at,
+            **self.decision,
+        }
+        if self.job_key:
+            item["job_key"] = self.job_key
+        return item
+
+
+@dataclass(frozen=True)
+class ClaimAttempt:
+    """What one attempt to take a conversion claim (with its customer's pin and first
+    conversion, written together) found.
+
+    ``won``: everything was written. Otherwise nothing was, and either the claim was
+    refused (``claim`` holds it: another event's, or this event's finished one) or
+    only the customer's records had changed since they were read: ``pin`` and
+    ``first_conversion`` (a money key) hold what is now in force, to decide again.
+    """
+
+    won: bool
+    claim: Mapping[str, Any] | None = None
+    pin: Pin | None = None
+    first_conversion: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,20 +6,30 @@ so a retried or duplicated record converges on the same result:
 * conversions claim ``conversion#<money key>`` (invoice id, or payment intent id for
   one-off money) for the event that first reported them — a second source of the
   same money (``checkout.session.completed`` beside ``invoice.paid``, a duplicate
-  Event) is ignored as ``duplicate_source``; the owner's retry re-sends its job,
-  and the poster's ledger makes the Everflow call once;
+  Event) is ignored as ``duplicate_source``. The claim keeps what its owner decided
+  (kind, click target), so the owner's retry re-sends the same job (the poster's
+  ledger makes the Everflow call once), and, once the job is sent, its key: the
+  event delivered again is then ignored as ``already_sent``, with no write;
 * initial vs rebill for invoices without a telling ``billing_reason`` claims
   ``first-conversion#<customer>``: the customer's first conversion is initial;
-* customer pins are first-wins conditional writes;
+* customer pins are first-wins: written only if absent;
+* the claim, the pin and the first conversion are written together (one
+  TransactWriteItems); a pin or first conversion a concurrent payment took since the
+  batch read them refuses the request, and the records in force decide again;
 * parked payments are keyed by event id and replayed through PaymentEventsQueue
-  when a click for their email (or customer) arrives.
+  when a click for their email (or customer) arrives; the replay takes the claim its
+  event holds.
+
+A new payment whose click is known costs two DynamoDB writes (the claim with its pin
+and first conversion; the sent job's key with the object links), and a batch's
+lookups one BatchGetItem.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from stripe_everflow.config import MatchSettings
@@ -35,10 +45,13 @@ from stripe_everflow.domain.errors import SecretUnavailableError, UnknownAccount
 from stripe_everflow.domain.jobs import ClickTarget, EmailTarget, PostbackJob
 from stripe_everflow.domain.messages import IncomingEvent, read_incoming_event
 from stripe_everflow.domain.records import (
+    ClaimAttempt,
+    ConversionClaim,
     Key,
     Pin,
-    claim_key,
+    conversion_key,
     email_key,
+    first_conversion_key,
     link_key,
     object_key,
     parked_customer_pk,
@@ -55,7 +68,7 @@ DAY = 86_400
 
 @dataclass(frozen=True)
 class MatchOutcome:
-    """What became of one event; logged, counted, and kept by the idempotency record."""
+    """What became of one event; logged and counted."""
 
     status: str  # job | parked | ignored | linked | click_registered
     event_id: str
@@ -68,6 +81,30 @@ class MatchOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Whom a payment goes to, and the click to pin its customer to (if it has no pin)."""
+
+    target: ClickTarget | EmailTarget
+    pin_to: StoredClick | None = None
+
+
+def _click_target(click: StoredClick, matched_by: str) -> ClickTarget:
+    return ClickTarget(click.transaction_id, click.offer_id, click.affiliate_id, matched_by)
+
+
+def _item(key: Key, **attributes: Any) -> dict[str, Any]:
+    return {"pk": key[0], "sk": key[1], **attributes}
+
+
+def _decision(target: ClickTarget | EmailTarget, kind: str) -> dict[str, Any]:
+    """What a conversion's claim keeps of its job (no email: an email target is found
+    again, the same way, by a retry)."""
+    if isinstance(target, ClickTarget):
+        return {"kind": kind, "target": target.as_dict()}
+    return {"kind": kind}
 
 
 @dataclass
@@ -101,9 +138,10 @@ class Matcher:
         return read_incoming_event(body, eventbridge_account=self.settings.eventbridge_account)
 
     def prefetch(self, bodies: Sequence[str]) -> None:
-        """Read every pin, email's clicks and payment link a batch may need, in one
-        BatchGetItem (per 100 keys). Best effort: unreadable records are skipped here
-        and fail on their own in ``process``."""
+        """Read every conversion claim, pin, first conversion, email's clicks and
+        payment link a batch may need, in one BatchGetItem (per 100 keys). Best
+        effort: unreadable records are skipped here and fail on their own in
+        ``process``."""
         # Nothing from an earlier batch may survive, even if this prefetch fails.
         self._prefetched, self._prefetched_keys = {}, set()
         secret = self.secret.get()
@@ -117,8 +155,11 @@ class Matcher:
             c = classify_event(incoming.event, self.classify_settings)
             if c.action != "payment":
                 continue
+            if c.money_key:
+                keys.append(conversion_key(incoming.account, c.money_key))
             if c.ids.customer_id:
                 keys.append(pin_key(incoming.account, c.ids.customer_id))
+                keys.append(first_conversion_key(incoming.account, c.ids.customer_id))
             hashed = try_email_hash(c.email, hash_key)
             if hashed:
                 keys.append(email_key(hashed))
@@ -132,9 +173,18 @@ class Matcher:
             return self._prefetched.get(key)
         return self.store.get(key)
 
+    def _peek(self, key: Key) -> dict[str, Any] | None:
+        """The item as this batch read or wrote it, without reading it if it did not."""
+        return self._prefetched.get(key) if key in self._prefetched_keys else None
+
     def _forget(self, *keys: Key) -> None:
         """A record of this batch wrote these: later records read them fresh."""
         self._prefetched_keys.difference_update(keys)
+
+    def _remember(self, key: Key, item: dict[str, Any]) -> None:
+        """A record of this batch wrote this item: later records see it as written."""
+        self._prefetched[key] = item
+        self._prefetched_keys.add(key)
 
     # -------------------------------------------------------------- one record
 
@@ -197,17 +247,30 @@ class Matcher:
         ):
             self._register_carried(account, c, hash_key)
             return outcome("ignored", reason="counted_by_checkout")
-        if not self.store.claim(
-            claim_key(account.name, f"conversion#{c.money_key}"), owner=incoming.event_id
-        ):
-            # Another event reported this money first; any click id this one carries
-            # still counts (a Checkout Session's client_reference_id, say).
-            self._register_carried(account, c, hash_key)
-            return outcome("ignored", reason="duplicate_source")
-        target = self._find_target(account, c, hash_key)
-        if target is None:
-            return self._park(account, incoming, c, hash_key, outcome)
-        kind = self._kind(account, c)
+        key = conversion_key(account.name, c.money_key)
+        held = self._peek(key)
+        if held and held.get("owner") != incoming.event_id:
+            # Another event reported this money first (claims never change hands).
+            return self._lost(account, incoming, c, hash_key, held, outcome)
+        if held and held.get("job_key"):
+            return outcome("ignored", reason="already_sent", job_key=str(held["job_key"]))
+        now = int(self.clock())
+        target: ClickTarget | EmailTarget
+        decided = self._decided(held)
+        if held and decided:
+            # An earlier pass decided and may have sent this job: send the same one.
+            target, kind = decided
+            claimed_at = int(held.get("claimed_at") or now)
+            claim = ConversionClaim(key, incoming.event_id, claimed_at, _decision(target, kind))
+        else:
+            found = self._find_target(account, c, hash_key)
+            if found is None:
+                return self._park(account, incoming, c, hash_key, outcome, now)
+            taken = self._claim(account, incoming, c, found, now)
+            if isinstance(taken, ClaimAttempt):
+                assert taken.claim is not None
+                return self._lost(account, incoming, c, hash_key, taken.claim, outcome)
+            claim, target, kind = taken
         job = PostbackJob(
             job_key=f"conversion:{account.name}:{c.money_key}",
             action="conversion",
@@ -218,26 +281,121 @@ class Matcher:
             target=target,
         )
         self.postbacks.send(job.to_json(), {"job_key": job.job_key, "action": "conversion"})
-        self.store.record_job(claim_key(account.name, f"conversion#{c.money_key}"), job.job_key)
-        self.store.link_objects(
-            account.name,
-            [i for i in (c.ids.charge_id, c.ids.payment_intent_id) if i and i != c.money_key],
-            job.job_key,
+        sent = replace(claim, job_key=job.job_key)
+        self.store.record_conversion(
+            sent,
+            [
+                object_key(account.name, i)
+                for i in (c.ids.charge_id, c.ids.payment_intent_id)
+                if i and i != c.money_key
+            ],
         )
+        self._remember(key, sent.as_item())
         matched_by = target.matched_by if isinstance(target, ClickTarget) else "everflow_email"
         return outcome("job", job_key=job.job_key, kind=kind, matched_by=matched_by)
+
+    def _lost(
+        self,
+        account: StripeAccount,
+        incoming: IncomingEvent,
+        c: Classification,
+        hash_key: str,
+        claim: Mapping[str, Any],
+        outcome: Callable[..., MatchOutcome],
+    ) -> MatchOutcome:
+        """The money's claim is not this event's to take: its job went out already
+        (this event, delivered again), or another event reported the money first."""
+        assert c.money_key is not None
+        self._remember(conversion_key(account.name, c.money_key), dict(claim))
+        if claim.get("owner") == incoming.event_id and claim.get("job_key"):
+            return outcome("ignored", reason="already_sent", job_key=str(claim["job_key"]))
+        # Any click id this event carries still counts (a Checkout Session's
+        # client_reference_id, say).
+        self._register_carried(account, c, hash_key)
+        return outcome("ignored", reason="duplicate_source")
+
+    def _claim(
+        self,
+        account: StripeAccount,
+        incoming: IncomingEvent,
+        c: Classification,
+        found: _Found,
+        now: int,
+    ) -> tuple[ConversionClaim, ClickTarget | EmailTarget, str] | ClaimAttempt:
+        """Claim the money for this event with what it decided, pinning the customer
+        and claiming its first conversion in the same request; returns the claim, the
+        target and the kind, or the refused attempt if the money is not ours.
+
+        The pin and the first conversion are written only when this batch read none:
+        one taken meanwhile by a concurrent payment refuses the whole request, and the
+        records in force decide again (its pin wins; its money was the first)."""
+        assert c.money_key is not None
+        key = conversion_key(account.name, c.money_key)
+        customer = c.ids.customer_id
+        target = found.target
+        pin: tuple[Key, Pin] | None = None
+        first: tuple[Key, str] | None = None
+        first_owner: str | None = None
+        if customer:
+            if found.pin_to is not None:
+                pin = (pin_key(account.name, customer), Pin.of(found.pin_to, now))
+            first_key = first_conversion_key(account.name, customer)
+            first_item = self._lookup(first_key)
+            if first_item:
+                first_owner = str(first_item["owner"])
+            else:
+                first = (first_key, c.money_key)
+        for _ in range(3):  # each refusal settles the pin or the first conversion
+            kind = self._kind(c, first_owner)
+            claim = ConversionClaim(key, incoming.event_id, now, _decision(target, kind))
+            attempt = self.store.claim_conversion(claim, pin=pin, first_conversion=first)
+            if attempt.won:
+                self._remember(key, claim.as_item())
+                if pin is not None:
+                    self._remember(pin[0], _item(pin[0], **pin[1].as_item()))
+                if first is not None:
+                    self._remember(first[0], _item(first[0], owner=first[1]))
+                return claim, target, kind
+            if attempt.claim is not None:
+                return attempt
+            if attempt.pin is not None and isinstance(target, ClickTarget):
+                # A concurrent payment pinned the customer first: its pin wins.
+                same = attempt.pin.transaction_id == target.transaction_id
+                target = self._pin_target(
+                    attempt.pin, target.matched_by if same else "customer_pin"
+                )
+                pin = None
+            if attempt.first_conversion is not None:
+                first_owner, first = attempt.first_conversion, None
+        raise RuntimeError("the conversion claim was refused for no reason it names")
+
+    @staticmethod
+    def _decided(
+        claim: Mapping[str, Any] | None,
+    ) -> tuple[ClickTarget, str] | None:
+        """The click target and kind an earlier pass of this event wrote on its claim."""
+        if not claim or not isinstance(claim.get("target"), Mapping) or not claim.get("kind"):
+            return None
+        t = claim["target"]
+        target = ClickTarget(
+            str(t["transaction_id"]),
+            str(t["offer_id"]) if t.get("offer_id") is not None else None,
+            str(t["affiliate_id"]) if t.get("affiliate_id") is not None else None,
+            str(t["matched_by"]),
+        )
+        return target, str(claim["kind"])
 
     # -------------------------------------------------------------- attribution
 
     def _find_target(
         self, account: StripeAccount, c: Classification, hash_key: str
-    ) -> ClickTarget | EmailTarget | None:
+    ) -> _Found | None:
         now = int(self.clock())
         customer = c.ids.customer_id
         if customer:
             pinned = self._lookup(pin_key(account.name, customer))
             if pinned:
-                return self._pin_target(self.store.pin_of(pinned), "customer_pin")
+                return _Found(self._pin_target(Pin.from_item(pinned), "customer_pin"))
         email, carried = c.email, list(c.carried_clicks)
         if customer and account.api_key and (not email or not carried):
             facts = self.stripe.customer(account.api_key, customer)
@@ -253,7 +411,7 @@ class Matcher:
             if email_hash:
                 self.store.put_click(email_hash, carried_click)
                 self._forget(email_key(email_hash))
-            return self._pinned(account, customer, carried_click, "stripe_click_id", now)
+            return _Found(_click_target(carried_click, "stripe_click_id"), pin_to=carried_click)
         if email_hash:
             click = self._choose(self._lookup(email_key(email_hash)), c.occurred_at or now)
             if click:
@@ -262,9 +420,9 @@ class Matcher:
                     if self.settings.attribution_policy == "first-touch"
                     else "email_last_touch"
                 )
-                return self._pinned(account, customer, click, matched, now)
+                return _Found(_click_target(click, matched), pin_to=click)
             if self.settings.email_attribution and email and not email.startswith(REDACTED_PREFIX):
-                return EmailTarget(email.strip().lower())
+                return _Found(EmailTarget(email.strip().lower()))
         return None
 
     def _choose(self, clicks_item: dict[str, Any] | None, paid_at: int) -> StoredClick | None:
@@ -275,35 +433,19 @@ class Matcher:
             window_days=self.settings.attribution_window_days,
         )
 
-    def _pinned(
-        self,
-        account: StripeAccount,
-        customer: str | None,
-        click: StoredClick,
-        matched_by: str,
-        now: int,
-    ) -> ClickTarget:
-        if not customer:
-            return ClickTarget(click.transaction_id, click.offer_id, click.affiliate_id, matched_by)
-        pin = self.store.pin_customer(account.name, customer, click, now)
-        self._forget(pin_key(account.name, customer))
-        # A concurrent payment may have pinned the customer first: its pin wins.
-        by = matched_by if pin.transaction_id == click.transaction_id else "customer_pin"
-        return self._pin_target(pin, by)
-
     @staticmethod
     def _pin_target(pin: Pin, matched_by: str) -> ClickTarget:
         return ClickTarget(pin.transaction_id, pin.offer_id, pin.affiliate_id, matched_by)
 
-    def _kind(self, account: StripeAccount, c: Classification) -> str:
+    @staticmethod
+    def _kind(c: Classification, first_conversion: str | None) -> str:
+        """Initial or rebill; ``first_conversion`` is the money key holding the
+        customer's first conversion (None: this payment is claiming it)."""
         if not c.ids.customer_id:
             return "rebill" if c.kind_hint == "rebill" else "initial"
-        first = self.store.claim(
-            claim_key(account.name, f"first-conversion#{c.ids.customer_id}"), owner=str(c.money_key)
-        )
         if c.kind_hint != "auto":
             return c.kind_hint
-        return "initial" if first else "rebill"
+        return "initial" if first_conversion in (None, c.money_key) else "rebill"
 
     def _invoice_of(self, account: StripeAccount, payment_intent_id: str) -> str | None:
         link = self._lookup(link_key(account.name, payment_intent_id))
@@ -322,7 +464,9 @@ class Matcher:
         c: Classification,
         hash_key: str,
         outcome: Callable[..., MatchOutcome],
+        now: int,
     ) -> MatchOutcome:
+        assert c.money_key is not None
         email_hash = try_email_hash(c.email, hash_key)
         # Parked under the email and the customer: a click for either replays it
         # (a second copy replayed later finds its job sent: the claim makes it a no-op).
@@ -330,13 +474,18 @@ class Matcher:
         if c.ids.customer_id:
             pks.append(parked_customer_pk(account.name, c.ids.customer_id))
         if not pks:
-            # Nothing could ever match it here; give the money back to another
+            # Nothing could ever match it here: leave the money unclaimed for another
             # source of the same payment (the Checkout Session, with its email).
-            self.store.release_claim(
-                claim_key(account.name, f"conversion#{c.money_key}"), owner=incoming.event_id
-            )
             return outcome("ignored", reason="no_email_or_customer")
-        now = int(self.clock())
+        # The money stays this event's while it waits: a second source of it only
+        # registers the click it carries, which replays this payment.
+        key = conversion_key(account.name, c.money_key)
+        claim = ConversionClaim(key, incoming.event_id, now)
+        attempt = self.store.claim_conversion(claim)
+        if not attempt.won:
+            assert attempt.claim is not None
+            return self._lost(account, incoming, c, hash_key, attempt.claim, outcome)
+        self._remember(key, claim.as_item())
         # Parked messages are stored with their emails replaced by keyed hashes.
         redacted = IncomingEvent(
             account=incoming.account,
@@ -344,13 +493,9 @@ class Matcher:
             event=redact_emails(incoming.event, hash_key),
             received_at=incoming.received_at,
         )
-        for pk in pks:
-            self.store.park(
-                pk,
-                incoming.event_id,
-                redacted.replay(now),
-                now + self.settings.parked_ttl_days * DAY,
-            )
+        self.store.park(
+            pks, incoming.event_id, redacted.replay(now), now + self.settings.parked_ttl_days * DAY
+        )
         # A click registered between our read and the park would not find this
         # payment: look once more, consistently, and replay at once if one now
         # attributes it (a click outside the window does not: no replay loop).
@@ -401,9 +546,7 @@ class Matcher:
             candidates.append(self._invoice_of(account, ids.payment_intent_id))
         candidates += [ids.payment_intent_id, ids.charge_id]
         for money_key in dict.fromkeys(k for k in candidates if k and k != "unknown"):
-            claim = self.store.get(
-                claim_key(account.name, f"conversion#{money_key}"), consistent=True
-            )
+            claim = self.store.get(conversion_key(account.name, money_key), consistent=True)
             if claim:
                 return str(claim.get("job_key") or f"conversion:{account.name}:{money_key}")
             link = self.store.get(object_key(account.name, money_key))

@@ -5,14 +5,20 @@ time too, since DynamoDB deletes expired items late):
 
 - clicks of an email: ``email#<hmac>`` / ``clicks`` — map transaction_id → click;
 - customer pin: ``customer#<account>#<cus_…>`` / ``pin`` — the click it is pinned to;
-- claim: ``claim#<account>#<key>`` / ``claim`` — who claimed a business key (``owner``);
+- conversion claim: ``claim#<account>#conversion#<money key>`` / ``claim`` — the event
+  that reported the money (``owner``), what it decided (``kind``, click ``target``)
+  and, once its job was sent, ``job_key``;
+- first conversion: ``claim#<account>#first-conversion#<cus_…>`` / ``claim`` — the
+  money key of the customer's first conversion (``owner``);
 - payment link: ``intent#<account>#<pi_…>`` / ``invoice`` — the invoice an intent paid;
 - object link: ``object#<account>#<ch_…|pi_…>`` / ``conversion`` — the conversion job
   of the money a charge or intent paid (for refunds and disputes);
 - parked payment: ``parked#email#<hmac>`` or ``parked#customer#<account>#<cus_…>`` /
   event id — the queue message to replay, with ``expires_at``.
 
-Every write is conditional or idempotent, so retries and concurrent workers agree.
+Every write is conditional or idempotent, so retries and concurrent workers agree;
+a conversion's claim, pin and first conversion are written together in one
+TransactWriteItems.
 All methods raise botocore errors as they come: the caller's record fails and SQS
 retries it.
 """
@@ -26,16 +32,18 @@ from typing import Any
 from stripe_everflow.adapters.dynamodb import condition_failed, from_attributes, to_attributes
 from stripe_everflow.domain.attribution import StoredClick
 from stripe_everflow.domain.records import (
+    ClaimAttempt,
+    ConversionClaim,
     Key,
     ParkedPayment,
     Pin,
     email_key,
     link_key,
-    object_key,
     pin_key,
 )
 
 BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
 
 
 class AttributionStore:
@@ -155,13 +163,13 @@ class AttributionStore:
 
     def pin_customer(self, account: str, customer_id: str, click: StoredClick, now: int) -> Pin:
         """Pin the customer to ``click`` unless already pinned; returns the pin in force."""
-        pin = Pin(click.transaction_id, click.offer_id, click.affiliate_id, click.source, now)
+        pin = Pin.of(click, now)
         self.write_requests += 1
         try:
             self._db.put_item(
                 TableName=self._table,
                 Item=to_attributes(
-                    {"pk": pin_key(account, customer_id)[0], "sk": "pin", **self.pin_item(pin)}
+                    {"pk": pin_key(account, customer_id)[0], "sk": "pin", **pin.as_item()}
                 ),
                 ConditionExpression="attribute_not_exists(pk)",
             )
@@ -171,97 +179,126 @@ class AttributionStore:
                 raise
         existing = self.get(pin_key(account, customer_id), consistent=True)
         assert existing is not None
-        return self.pin_of(existing)
-
-    @staticmethod
-    def pin_item(pin: Pin) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "transaction_id": pin.transaction_id,
-            "source": pin.source,
-            "pinned_at": pin.pinned_at,
-        }
-        if pin.offer_id:
-            item["offer_id"] = pin.offer_id
-        if pin.affiliate_id:
-            item["affiliate_id"] = pin.affiliate_id
-        return item
+        return Pin.from_item(existing)
 
     @staticmethod
     def pin_of(item: dict[str, Any]) -> Pin:
-        return Pin(
-            transaction_id=str(item["transaction_id"]),
-            offer_id=item.get("offer_id"),
-            affiliate_id=item.get("affiliate_id"),
-            source=str(item.get("source", "")),
-            pinned_at=int(item.get("pinned_at", 0)),
-        )
+        return Pin.from_item(item)
 
     # -------------------------------------------------------------- claims, links
 
-    def claim(self, key: Key, owner: str, details: dict[str, Any] | None = None) -> bool:
-        """Claim a business key for ``owner``; True if it is (now or already) ``owner``'s.
+    def claim_conversion(
+        self,
+        claim: ConversionClaim,
+        *,
+        pin: tuple[Key, Pin] | None = None,
+        first_conversion: tuple[Key, str] | None = None,
+    ) -> ClaimAttempt:
+        """Take a payment's conversion claim for its event, and with it (all or none,
+        in one request) pin its customer and claim the customer's first conversion.
 
-        Re-claiming by the same owner succeeds, so a retried record redoes its work
-        and a second source of the same money is told it lost.
+        The claim is taken if free, or held by the same event with no job sent yet (a
+        retry, or a parked payment's replay). The pin is written only if the customer
+        has none (first wins), the first conversion only if no other money holds it.
+        A refusal comes back with the records in force, read from the refusal itself.
         """
+        free_or_ours = (
+            "attribute_not_exists(pk) OR (#owner = :owner AND attribute_not_exists(job_key))"
+        )
+        puts = [("claim", self._conditional_put(claim.as_item(), free_or_ours, claim.owner))]
+        if pin is not None:
+            item = {"pk": pin[0][0], "sk": pin[0][1], **pin[1].as_item()}
+            puts.append(("pin", self._conditional_put(item, "attribute_not_exists(pk)")))
+        if first_conversion is not None:
+            (pk, sk), money_key = first_conversion
+            item = {"pk": pk, "sk": sk, "owner": money_key, "claimed_at": claim.claimed_at}
+            condition = "attribute_not_exists(pk) OR #owner = :owner"
+            puts.append(("first", self._conditional_put(item, condition, money_key)))
         self.write_requests += 1
         try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=to_attributes(
-                    {
-                        "pk": key[0],
-                        "sk": key[1],
-                        "owner": owner,
-                        "claimed_at": int(self._clock()),
-                        **(details or {}),
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-            return True
+            if len(puts) == 1:
+                self._db.put_item(**puts[0][1])
+            else:
+                self._db.transact_write_items(TransactItems=[{"Put": put} for _, put in puts])
+            return ClaimAttempt(won=True)
         except Exception as error:
-            if condition_failed(error):
-                return False
-            raise
-
-    def release_claim(self, key: Key, owner: str) -> None:
-        """Drop ``owner``'s claim (no-op if someone else holds it)."""
-        self.write_requests += 1
-        try:
-            self._db.delete_item(
-                TableName=self._table,
-                Key=self._key(key),
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-        except Exception as error:
-            if not condition_failed(error):
+            refused = self._refused([name for name, _ in puts], error)
+            if refused is None:
                 raise
-
-    def record_job(self, key: Key, job_key: str) -> None:
-        """Note on a conversion claim that its job was sent (refunds look for it)."""
-        self.write_requests += 1
-        self._db.update_item(
-            TableName=self._table,
-            Key=self._key(key),
-            UpdateExpression="SET job_key = :job",
-            ExpressionAttributeValues={":job": {"S": job_key}},
+        if "claim" in refused:
+            return ClaimAttempt(won=False, claim=refused["claim"])
+        return ClaimAttempt(
+            won=False,
+            pin=Pin.from_item(refused["pin"]) if "pin" in refused else None,
+            first_conversion=str(refused["first"]["owner"]) if "first" in refused else None,
         )
 
-    def link_objects(self, account: str, stripe_ids: Iterable[str], job_key: str) -> None:
-        """Let refunds and disputes, which name a charge or payment intent, find the
-        conversion job of the money those objects paid."""
-        for stripe_id in dict.fromkeys(stripe_ids):
-            pk, sk = object_key(account, stripe_id)
+    def _conditional_put(
+        self, item: dict[str, Any], condition: str, owner: str | None = None
+    ) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": to_attributes(item),
+            "ConditionExpression": condition,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if owner is not None:
+            put["ExpressionAttributeNames"] = {"#owner": "owner"}
+            put["ExpressionAttributeValues"] = {":owner": {"S": owner}}
+        return put
+
+    @staticmethod
+    def _refused(names: list[str], error: Exception) -> dict[str, dict[str, Any]] | None:
+        """The items whose condition refused a put (by name), or None if ``error`` is
+        anything else (a conflict with a concurrent transaction, throttling, …)."""
+        response = getattr(error, "response", {}) or {}
+        if len(names) == 1:
+            if not condition_failed(error) or "Item" not in response:
+                return None
+            return {names[0]: from_attributes(response["Item"])}
+        reasons = response.get("CancellationReasons")
+        code = response.get("Error", {}).get("Code")
+        if code != "TransactionCanceledException" or not isinstance(reasons, list):
+            return None
+        if len(reasons) != len(names):
+            return None
+        refused = {}
+        for name, reason in zip(names, reasons, strict=True):
+            if reason.get("Code") == "None":
+                continue
+            if reason.get("Code") != "ConditionalCheckFailed" or "Item" not in reason:
+                return None
+            refused[name] = from_attributes(reason["Item"])
+        return refused or None
+
+    def record_conversion(self, claim: ConversionClaim, links: Iterable[Key]) -> None:
+        """Note on the claim that its job was sent (``claim.job_key``), and let refunds
+        and disputes, which name a charge or payment intent, find that job (object
+        links), in one request."""
+        assert claim.job_key
+        items = [claim.as_item()]
+        items += [{"pk": pk, "sk": sk, "job_key": claim.job_key} for pk, sk in dict.fromkeys(links)]
+        self._put_many(items)
+
+    def _put_many(self, items: list[dict[str, Any]]) -> None:
+        """Write items unconditionally: one PutItem, or BatchWriteItem requests of 25."""
+        if len(items) == 1:
             self.write_requests += 1
-            self._db.put_item(
-                TableName=self._table,
-                Item={"pk": {"S": pk}, "sk": {"S": sk}, "job_key": {"S": job_key}},
-            )
+            self._db.put_item(TableName=self._table, Item=to_attributes(items[0]))
+            return
+        for start in range(0, len(items), BATCH_WRITE_LIMIT):
+            chunk = items[start : start + BATCH_WRITE_LIMIT]
+            request = {self._table: [{"PutRequest": {"Item": to_attributes(i)}} for i in chunk]}
+            attempts = 0
+            while request:
+                self.write_requests += 1
+                answer = self._db.batch_write_item(RequestItems=request)
+                request = answer.get("UnprocessedItems") or {}
+                attempts += 1
+                if request and attempts >= 5:
+                    raise RuntimeError("DynamoDB left items unwritten after 5 attempts")
+                if request:
+                    time.sleep(0.05 * 2**attempts)  # throttled: back off before the rest
 
     def put_link(self, account: str, payment_intent_id: str, invoice_id: str) -> None:
         pk, sk = link_key(account, payment_intent_id)
@@ -273,19 +310,20 @@ class AttributionStore:
 
     # -------------------------------------------------------------- parking
 
-    def park(self, pk: str, event_id: str, message: str, expires_at: int) -> None:
-        self.write_requests += 1
-        self._db.put_item(
-            TableName=self._table,
-            Item=to_attributes(
+    def park(self, pks: Iterable[str], event_id: str, message: str, expires_at: int) -> None:
+        """Park a payment's message under each of ``pks`` (event id as sort key)."""
+        parked_at = int(self._clock())
+        self._put_many(
+            [
                 {
                     "pk": pk,
                     "sk": event_id,
                     "message": message,
                     "expires_at": expires_at,
-                    "parked_at": int(self._clock()),
+                    "parked_at": parked_at,
                 }
-            ),
+                for pk in dict.fromkeys(pks)
+            ]
         )
 
     def parked(self, pk: str) -> list[ParkedPayment]:
