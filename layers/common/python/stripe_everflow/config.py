@@ -1,19 +1,25 @@
 """Settings of each function, read once from its environment and validated at start.
 
-The environment holds only non-secret settings and the *name* of the bridge secret;
-the secret's content is fetched at run time (see ``secrets``).
+Each field names in one line the variable it is read from, the parser of its text and
+its default; ``from_environ`` raises ConfigurationError naming the first variable that
+is missing or malformed. Blank counts as unset. The environment holds only non-secret
+settings and the *name* of the bridge secret (read at run time, ``adapters.secrets``).
+
+``Settings`` is a frozen dataclass to type checkers but generates no code at import:
+dataclasses cost the webhook's cold start about 1.5 ms per class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, NamedTuple, Self, dataclass_transform
 
 from stripe_everflow.domain.errors import ConfigurationError
 
 # The Stripe event types the pipeline acts on (see the README, "Which Stripe events
 # mean what"). Anything else is acknowledged with 200 and dropped at the door.
-DEFAULT_ALLOWED_EVENT_TYPES: frozenset[str] = frozenset(
+DEFAULT_ALLOWED_EVENT_TYPES = frozenset(
     {
         "invoice.paid",
         "invoice_payment.paid",
@@ -31,282 +37,240 @@ DEFAULT_ALLOWED_EVENT_TYPES: frozenset[str] = frozenset(
         "charge.dispute.closed",
     }
 )
-
 # Webhook bodies are accepted up to 256 KiB (Stripe's events are far smaller), and
 # PaymentEventsQueue takes messages up to 1 MiB (its MaximumMessageSize), so the
 # envelope and the email hashes, which are longer than most addresses, always fit.
 SQS_MAX_MESSAGE_BYTES = 262_144
 QUEUE_MAX_MESSAGE_BYTES = 1_048_576
-DEFAULT_MAX_BODY_BYTES = SQS_MAX_MESSAGE_BYTES
-# Stripe's own default; 0 would disable replay protection and is refused.
-DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
-DEFAULT_SECRET_MAX_AGE_SECONDS = 300
+IDEMPOTENCY_SECONDS = 4 * 86_400  # as long as PaymentEventsQueue keeps a message
+DEFAULT_ADV_PARAMS = "adv1=kind,adv2=subscription_id,adv3=price_id"
 
-
-def _require(environ: Mapping[str, str], name: str) -> str:
-    value = environ.get(name, "").strip()
-    if not value:
-        raise ConfigurationError(f"environment variable {name} is required")
-    return value
-
-
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be greater than 0, got {value}")
-    return value
-
-
-def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
-    value = environ.get(name, "").strip() or default
-    if value not in choices:
-        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("true", "1", "yes", "on"):
-        return True
-    if raw in ("false", "0", "no", "off"):
-        return False
-    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
-
-
-def _non_negative_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
-    if value < 0:
-        raise ConfigurationError(f"{name} must be 0 or more, got {value}")
-    return value
+Parser = Callable[[str], Any]  # gets the stripped text; a ValueError names the variable
+_REQUIRED: Any = object()
 
 
 def parse_event_types(raw: str) -> frozenset[str]:
-    """Read a comma-separated allow-list; empty means the default list.
-
-    Raises ConfigurationError for an entry that cannot be a Stripe event type.
-    """
+    """A comma-separated allow-list; empty means the default list."""
     entries = {item.strip() for item in raw.split(",") if item.strip()}
-    if not entries:
-        return DEFAULT_ALLOWED_EVENT_TYPES
     for entry in entries:
         if entry != "*" and ("." not in entry or " " in entry):
             raise ConfigurationError(f"ALLOWED_EVENT_TYPES holds {entry!r}, not an event type")
-    return frozenset(entries)
+    return frozenset(entries) or DEFAULT_ALLOWED_EVENT_TYPES
 
 
-@dataclass(frozen=True)
-class WebhookSettings:
-    """Settings of StripeWebhookFunction."""
+def integer(minimum: int = 1, maximum: int | None = None, why: str = "") -> Parser:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"must be an integer, got {raw!r}") from None
+        if value < minimum:
+            bound = "greater than 0" if minimum == 1 else f"{minimum} or more"
+            raise ValueError(f"must be {bound}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be at most {maximum} ({why})")
+        return value
 
-    secret_name: str
-    payment_events_queue_url: str
-    allowed_event_types: frozenset[str] = DEFAULT_ALLOWED_EVENT_TYPES
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    signature_tolerance_seconds: int = DEFAULT_SIGNATURE_TOLERANCE_SECONDS
-    secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
-    # Emails are replaced by keyed hashes before queueing, unless Everflow's email
-    # attribution needs the address itself (EVERFLOW_EMAIL_ATTRIBUTION).
-    keep_plain_emails: bool = False
+    return parse
+
+
+def one_of(*choices: str) -> Parser:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+
+    return parse
+
+
+def flag(raw: str) -> bool:
+    if raw.lower() not in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        raise ValueError(f"must be true or false, got {raw.lower()!r}")
+    return raw.lower() in ("true", "1", "yes", "on")
+
+
+def everflow_id(raw: str) -> str:
+    if not raw.isdigit():
+        raise ValueError(f"must be an Everflow numeric id, got {raw!r}")
+    return raw
+
+
+def tracking_url(raw: str) -> str:
+    if "/" in raw or ":" in raw:
+        raise ValueError("is a host name, e.g. www.example-track.com")
+    return f"https://{raw}"
+
+
+class Variable(NamedTuple):
+    """Where a field comes from. ``keep_blank``: set but blank is "", not the default;
+    ``replaced_by``: a variable that, when set, is the value as it is."""
+
+    name: str
+    parse: Parser
+    default: Any
+    keep_blank: bool
+    replaced_by: str
+
+    def read(self, environ: Mapping[str, str]) -> Any:
+        if self.replaced_by and (override := environ.get(self.replaced_by, "").strip()):
+            return override
+        raw = environ.get(self.name)
+        text = (raw or "").strip()
+        if not text and not (self.keep_blank and raw is not None):
+            if self.default is _REQUIRED:
+                raise ConfigurationError(f"environment variable {self.name} is required")
+            return self.default
+        try:
+            return self.parse(text) if text else text
+        except ValueError as error:
+            raise ConfigurationError(f"{self.name} {error}") from None
+
+
+def env(
+    name: str,
+    parse: Parser = str,
+    *,
+    default: Any = _REQUIRED,
+    keep_blank: bool = False,
+    replaced_by: str = "",
+) -> Any:
+    """A field read from the variable ``name``; required unless it has a default."""
+    return Variable(name, parse, default, keep_blank, replaced_by)
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(env,))
+class Settings:
+    """Base of the settings classes: frozen, built by position or by name."""
+
+    _fields: ClassVar[tuple[tuple[str, Variable], ...]] = ()
+
+    def __init_subclass__(cls) -> None:
+        own = [(name, cls.__dict__.get(name)) for name in inspect.get_annotations(cls)]
+        for name, variable in own:
+            if not isinstance(variable, Variable):
+                raise TypeError(f"{cls.__name__}.{name} is not declared with env(...)")
+            delattr(cls, name)
+        cls._fields += tuple(own)  # type: ignore[arg-type]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(self._fields):
+            raise TypeError(f"{type(self).__name__} takes {len(self._fields)} fields")
+        kwargs |= {name: value for (name, _), value in zip(self._fields, args, strict=False)}
+        for name, variable in self._fields:
+            if (value := kwargs.pop(name, variable.default)) is _REQUIRED:
+                raise TypeError(f"{type(self).__name__} needs {name}")
+            object.__setattr__(self, name, value)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(kwargs)}")
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> WebhookSettings:
-        """Build the settings; raises ConfigurationError naming the first bad variable."""
-        max_body = _positive_int(environ, "MAX_WEBHOOK_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
-        if max_body > SQS_MAX_MESSAGE_BYTES:
-            raise ConfigurationError(
-                f"MAX_WEBHOOK_BODY_BYTES must be at most {SQS_MAX_MESSAGE_BYTES} (the SQS limit)"
-            )
-        return cls(
-            secret_name=_require(environ, "BRIDGE_SECRET_NAME"),
-            payment_events_queue_url=_require(environ, "PAYMENT_EVENTS_QUEUE_URL"),
-            allowed_event_types=parse_event_types(environ.get("ALLOWED_EVENT_TYPES", "")),
-            max_body_bytes=max_body,
-            signature_tolerance_seconds=_positive_int(
-                environ, "SIGNATURE_TOLERANCE_SECONDS", DEFAULT_SIGNATURE_TOLERANCE_SECONDS
-            ),
-            secret_max_age_seconds=_positive_int(
-                environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS
-            ),
-            keep_plain_emails=_flag(environ, "EVERFLOW_EMAIL_ATTRIBUTION", False),
-        )
+    def from_environ(cls, environ: Mapping[str, str]) -> Self:
+        """Raises ConfigurationError naming the first missing or malformed variable."""
+        return cls(**{name: variable.read(environ) for name, variable in cls._fields})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(vars(self).values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+# Fields several functions share (a shared field needs a default, see dataclass order).
+SECRET_MAX_AGE = env("SECRET_MAX_AGE_SECONDS", integer(), default=300)
+EMAIL_ATTRIBUTION = env("EVERFLOW_EMAIL_ATTRIBUTION", flag, default=False)
+
+
+class WebhookSettings(Settings):
+    """Settings of StripeWebhookFunction."""
+
+    secret_name: str = env("BRIDGE_SECRET_NAME")
+    payment_events_queue_url: str = env("PAYMENT_EVENTS_QUEUE_URL")
+    allowed_event_types: frozenset[str] = env(
+        "ALLOWED_EVENT_TYPES", parse_event_types, default=DEFAULT_ALLOWED_EVENT_TYPES
+    )
+    max_body_bytes: int = env(
+        "MAX_WEBHOOK_BODY_BYTES",
+        integer(maximum=SQS_MAX_MESSAGE_BYTES, why="the SQS limit"),
+        default=SQS_MAX_MESSAGE_BYTES,
+    )
+    # Stripe's own default; 0 would disable replay protection and is refused.
+    signature_tolerance_seconds: int = env("SIGNATURE_TOLERANCE_SECONDS", integer(), default=300)
+    secret_max_age_seconds: int = SECRET_MAX_AGE
+    # Emails become keyed hashes before queueing, unless Everflow attributes by email.
+    keep_plain_emails: bool = EMAIL_ATTRIBUTION
 
     def allows(self, event_type: str) -> bool:
         return "*" in self.allowed_event_types or event_type in self.allowed_event_types
 
 
-DEFAULT_CLICK_METADATA_KEY = "everflow_transaction_id"
-IDEMPOTENCY_SECONDS = 4 * 86_400  # as long as PaymentEventsQueue keeps a message
-
-
-@dataclass(frozen=True)
-class MatchSettings:
+class MatchSettings(Settings):
     """Settings of MatchPaymentFunction."""
 
-    secret_name: str
-    attribution_table: str
-    idempotency_table: str
-    postback_queue_url: str
-    payment_events_queue_url: str
-    attribution_policy: str = "first-touch"
-    attribution_window_days: int = 0
-    parked_ttl_days: int = 30
-    click_metadata_key: str = DEFAULT_CLICK_METADATA_KEY
-    amounts_include_tax: bool = False
-    subscription_update_invoices: str = "rebill"
-    email_attribution: bool = False
-    eventbridge_account: str = "default"
-    stripe_api_base: str | None = None
-    secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> MatchSettings:
-        """Build the settings; raises ConfigurationError naming the first bad variable."""
-        return cls(
-            secret_name=_require(environ, "BRIDGE_SECRET_NAME"),
-            attribution_table=_require(environ, "ATTRIBUTION_TABLE"),
-            idempotency_table=_require(environ, "IDEMPOTENCY_TABLE"),
-            postback_queue_url=_require(environ, "POSTBACK_QUEUE_URL"),
-            payment_events_queue_url=_require(environ, "PAYMENT_EVENTS_QUEUE_URL"),
-            attribution_policy=_choice(
-                environ, "ATTRIBUTION_POLICY", ("first-touch", "last-touch"), "first-touch"
-            ),
-            attribution_window_days=_non_negative_int(environ, "ATTRIBUTION_WINDOW_DAYS", 0),
-            parked_ttl_days=_positive_int(environ, "PARKED_PAYMENT_TTL_DAYS", 30),
-            click_metadata_key=environ.get("CLICK_ID_METADATA_KEY", "").strip()
-            or DEFAULT_CLICK_METADATA_KEY,
-            amounts_include_tax=_flag(environ, "AMOUNTS_INCLUDE_TAX", False),
-            subscription_update_invoices=_choice(
-                environ, "SUBSCRIPTION_UPDATE_INVOICES", ("rebill", "ignore"), "rebill"
-            ),
-            email_attribution=_flag(environ, "EVERFLOW_EMAIL_ATTRIBUTION", False),
-            eventbridge_account=environ.get("EVENTBRIDGE_ACCOUNT", "").strip() or "default",
-            stripe_api_base=environ.get("STRIPE_API_BASE", "").strip() or None,
-            secret_max_age_seconds=_positive_int(
-                environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS
-            ),
-        )
+    secret_name: str = env("BRIDGE_SECRET_NAME")
+    attribution_table: str = env("ATTRIBUTION_TABLE")
+    idempotency_table: str = env("IDEMPOTENCY_TABLE")
+    postback_queue_url: str = env("POSTBACK_QUEUE_URL")
+    payment_events_queue_url: str = env("PAYMENT_EVENTS_QUEUE_URL")
+    attribution_policy: str = env(
+        "ATTRIBUTION_POLICY", one_of("first-touch", "last-touch"), default="first-touch"
+    )
+    attribution_window_days: int = env("ATTRIBUTION_WINDOW_DAYS", integer(0), default=0)
+    parked_ttl_days: int = env("PARKED_PAYMENT_TTL_DAYS", integer(), default=30)
+    click_metadata_key: str = env("CLICK_ID_METADATA_KEY", default="everflow_transaction_id")
+    amounts_include_tax: bool = env("AMOUNTS_INCLUDE_TAX", flag, default=False)
+    subscription_update_invoices: str = env(
+        "SUBSCRIPTION_UPDATE_INVOICES", one_of("rebill", "ignore"), default="rebill"
+    )
+    email_attribution: bool = EMAIL_ATTRIBUTION
+    eventbridge_account: str = env("EVENTBRIDGE_ACCOUNT", default="default")
+    stripe_api_base: str | None = env("STRIPE_API_BASE", default=None)
+    secret_max_age_seconds: int = SECRET_MAX_AGE
 
 
-DEFAULT_MAX_CLICKS_PER_REQUEST = 500
-DEFAULT_MAX_CLICK_BODY_BYTES = 1_048_576
-
-
-@dataclass(frozen=True)
-class ClickSettings:
+class ClickSettings(Settings):
     """Settings of ClickIntakeFunction."""
 
-    secret_name: str
-    attribution_table: str
-    payment_events_queue_url: str
-    max_clicks_per_request: int = DEFAULT_MAX_CLICKS_PER_REQUEST
-    max_body_bytes: int = DEFAULT_MAX_CLICK_BODY_BYTES
-    secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> ClickSettings:
-        return cls(
-            secret_name=_require(environ, "BRIDGE_SECRET_NAME"),
-            attribution_table=_require(environ, "ATTRIBUTION_TABLE"),
-            payment_events_queue_url=_require(environ, "PAYMENT_EVENTS_QUEUE_URL"),
-            max_clicks_per_request=_positive_int(
-                environ, "MAX_CLICKS_PER_REQUEST", DEFAULT_MAX_CLICKS_PER_REQUEST
-            ),
-            max_body_bytes=_positive_int(
-                environ, "MAX_CLICK_BODY_BYTES", DEFAULT_MAX_CLICK_BODY_BYTES
-            ),
-            secret_max_age_seconds=_positive_int(
-                environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS
-            ),
-        )
+    secret_name: str = env("BRIDGE_SECRET_NAME")
+    attribution_table: str = env("ATTRIBUTION_TABLE")
+    payment_events_queue_url: str = env("PAYMENT_EVENTS_QUEUE_URL")
+    max_clicks_per_request: int = env("MAX_CLICKS_PER_REQUEST", integer(), default=500)
+    max_body_bytes: int = env("MAX_CLICK_BODY_BYTES", integer(), default=1_048_576)
+    secret_max_age_seconds: int = SECRET_MAX_AGE
 
 
-DEFAULT_ADV_PARAMS = "adv1=kind,adv2=subscription_id,adv3=price_id"
-
-
-@dataclass(frozen=True)
-class PostSettings:
+class PostSettings(Settings):
     """Settings of PostEverflowFunction."""
 
-    secret_name: str
-    ledger_table: str
-    postback_dlq_url: str
-    postback_base_url: str
-    network_id: str
-    offer_id: str | None
-    event_id: str | None
-    advertiser_event_id: str | None
-    target_rules: str = ""
-    adv_params: str = DEFAULT_ADV_PARAMS
-    api_base_url: str = "https://api.eflow.team"
-    partial_refund_policy: str = "adjust"
-    partial_refund_fallback: str = "record-only"
-    dispute_policy: str = "on-created"
-    api_calls_per_second: int = 25
-    lease_seconds: int = 120
-    secret_max_age_seconds: int = DEFAULT_SECRET_MAX_AGE_SECONDS
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> PostSettings:
-        """Raises ConfigurationError naming the first missing or malformed setting."""
-        override = environ.get("EVERFLOW_POSTBACK_BASE_URL", "").strip()
-        domain = environ.get("EVERFLOW_TRACKING_DOMAIN", "").strip()
-        if not override and not domain:
-            raise ConfigurationError("environment variable EVERFLOW_TRACKING_DOMAIN is required")
-        if domain and ("/" in domain or ":" in domain):
-            raise ConfigurationError(
-                "EVERFLOW_TRACKING_DOMAIN is a host name, e.g. www.example-track.com"
-            )
-        network = _require(environ, "EVERFLOW_NETWORK_ID")
-        ids = {}
-        for name in (
-            "EVERFLOW_NETWORK_ID",
-            "EVERFLOW_OFFER_ID",
-            "EVERFLOW_EVENT_ID",
-            "EVERFLOW_ADVERTISER_EVENT_ID",
-        ):
-            value = environ.get(name, "").strip()
-            if value and not value.isdigit():
-                raise ConfigurationError(f"{name} must be an Everflow numeric id, got {value!r}")
-            ids[name] = value or None
-        return cls(
-            secret_name=_require(environ, "BRIDGE_SECRET_NAME"),
-            ledger_table=_require(environ, "LEDGER_TABLE"),
-            postback_dlq_url=_require(environ, "POSTBACK_DLQ_URL"),
-            postback_base_url=override or f"https://{domain}",
-            network_id=network,
-            offer_id=ids["EVERFLOW_OFFER_ID"],
-            event_id=ids["EVERFLOW_EVENT_ID"],
-            advertiser_event_id=ids["EVERFLOW_ADVERTISER_EVENT_ID"],
-            target_rules=environ.get("EVERFLOW_TARGET_RULES", ""),
-            adv_params=environ.get("EVERFLOW_ADV_PARAMS", DEFAULT_ADV_PARAMS),
-            api_base_url=environ.get("EVERFLOW_API_BASE_URL", "").strip()
-            or "https://api.eflow.team",
-            partial_refund_policy=_choice(
-                environ, "PARTIAL_REFUND_POLICY", ("adjust", "reverse", "record-only"), "adjust"
-            ),
-            partial_refund_fallback=_choice(
-                environ, "PARTIAL_REFUND_FALLBACK", ("reverse", "record-only"), "record-only"
-            ),
-            dispute_policy=_choice(
-                environ, "DISPUTE_POLICY", ("on-created", "on-lost"), "on-created"
-            ),
-            api_calls_per_second=_positive_int(environ, "EVERFLOW_API_CALLS_PER_SECOND", 25),
-            lease_seconds=_positive_int(environ, "POSTBACK_LEASE_SECONDS", 120),
-            secret_max_age_seconds=_positive_int(
-                environ, "SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS
-            ),
-        )
+    secret_name: str = env("BRIDGE_SECRET_NAME")
+    ledger_table: str = env("LEDGER_TABLE")
+    postback_dlq_url: str = env("POSTBACK_DLQ_URL")
+    # EVERFLOW_POSTBACK_BASE_URL (the local stack's Everflow stand-in) replaces the domain.
+    postback_base_url: str = env(
+        "EVERFLOW_TRACKING_DOMAIN", tracking_url, replaced_by="EVERFLOW_POSTBACK_BASE_URL"
+    )
+    network_id: str = env("EVERFLOW_NETWORK_ID", everflow_id)
+    offer_id: str | None = env("EVERFLOW_OFFER_ID", everflow_id, default=None)
+    event_id: str | None = env("EVERFLOW_EVENT_ID", everflow_id, default=None)
+    advertiser_event_id: str | None = env("EVERFLOW_ADVERTISER_EVENT_ID", everflow_id, default=None)
+    target_rules: str = env("EVERFLOW_TARGET_RULES", default="")
+    # Set but blank: no adv parameters at all.
+    adv_params: str = env("EVERFLOW_ADV_PARAMS", default=DEFAULT_ADV_PARAMS, keep_blank=True)
+    api_base_url: str = env("EVERFLOW_API_BASE_URL", default="https://api.eflow.team")
+    partial_refund_policy: str = env(
+        "PARTIAL_REFUND_POLICY", one_of("adjust", "reverse", "record-only"), default="adjust"
+    )
+    partial_refund_fallback: str = env(
+        "PARTIAL_REFUND_FALLBACK", one_of("reverse", "record-only"), default="record-only"
+    )
+    dispute_policy: str = env(
+        "DISPUTE_POLICY", one_of("on-created", "on-lost"), default="on-created"
+    )
+    api_calls_per_second: int = env("EVERFLOW_API_CALLS_PER_SECOND", integer(), default=25)
+    lease_seconds: int = env("POSTBACK_LEASE_SECONDS", integer(), default=120)
+    secret_max_age_seconds: int = SECRET_MAX_AGE
