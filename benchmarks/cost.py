@@ -357,8 +357,8 @@ class AwsMeter:
     def reset(self) -> None:
         self.requests: Counter[tuple[str, str, str]] = Counter()
         self.sqs_billed: Counter[str] = Counter()
-        self.wru: Counter[str] = Counter()
-        self.rru: Counter[str] = Counter()
+        self.wru: Counter[tuple[str, str]] = Counter()  # (function, table)
+        self.rru: Counter[tuple[str, str]] = Counter()
 
     # -- hooks
 
@@ -390,19 +390,16 @@ class AwsMeter:
             return
         label, params = context.pop("bench_label"), context.pop("bench_params")
         operation = model.name
-        units = 0.0
-        for table, key, factor, before in context.pop("bench_writes", []):
+        writes = context.pop("bench_writes", [])
+        for table, key, factor, before in writes:
             after = self._size_now(table, key)
-            units += factor * max(1, math.ceil(max(before, after) / 1024))
-        if units:
             with self._lock:
-                self.wru[label] += units
+                self.wru[(label, table)] += factor * max(1, math.ceil(max(before, after) / 1024))
+        if writes or operation not in READ_OPERATIONS:
             return
-        if operation not in READ_OPERATIONS:
-            return
-        reads = self._read_units(operation, params, parsed)
-        with self._lock:
-            self.rru[label] += reads
+        for table, units in self._read_units(operation, params, parsed):
+            with self._lock:
+                self.rru[(label, table)] += units
 
     # -- DynamoDB arithmetic
 
@@ -442,25 +439,28 @@ class AwsMeter:
         return targets
 
     @staticmethod
-    def _read_units(operation: str, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> float:
+    def _read_units(
+        operation: str, params: Mapping[str, Any], parsed: Mapping[str, Any]
+    ) -> list[tuple[str, float]]:
+        consistent = bool(params.get("ConsistentRead"))
         if operation == "GetItem":
-            return _read_units(item_size(parsed.get("Item")), bool(params.get("ConsistentRead")))
-        if operation == "BatchGetItem":
-            units = 0.0
-            for table, spec in params["RequestItems"].items():
-                consistent = bool(spec.get("ConsistentRead"))
-                found = parsed.get("Responses", {}).get(table, [])
-                units += sum(_read_units(item_size(item), consistent) for item in found)
-                units += (len(spec["Keys"]) - len(found)) * _read_units(0, consistent)
-            return units
+            return [(params["TableName"], _read_units(item_size(parsed.get("Item")), consistent))]
         if operation in ("Query", "Scan"):
             total = sum(item_size(item) for item in parsed.get("Items", []))
-            return _read_units(total, bool(params.get("ConsistentRead")))
+            return [(params["TableName"], _read_units(total, consistent))]
+        units = []
+        if operation == "BatchGetItem":
+            for table, spec in params["RequestItems"].items():
+                strong = bool(spec.get("ConsistentRead"))
+                found = parsed.get("Responses", {}).get(table, [])
+                units += [(table, _read_units(item_size(item), strong)) for item in found]
+                units += [(table, _read_units(0, strong))] * (len(spec["Keys"]) - len(found))
         if operation == "TransactGetItems":
-            return sum(
-                2 * _read_units(item_size(r.get("Item")), True) for r in parsed.get("Responses", [])
-            )
-        return 0.0
+            answers = parsed.get("Responses", [])
+            for action, answer in zip(params["TransactItems"], answers, strict=True):
+                size = item_size(answer.get("Item"))
+                units.append((action["Get"]["TableName"], 2 * _read_units(size, True)))
+        return units
 
 
 class LogMeter(io.TextIOBase):
@@ -534,8 +534,8 @@ class Measurement:
     sqs_sent: Counter[str] = field(default_factory=Counter)
     esm_received: Counter[str] = field(default_factory=Counter)  # billed, per queue
     esm_deletes: Counter[str] = field(default_factory=Counter)
-    wru: Counter[str] = field(default_factory=Counter)
-    rru: Counter[str] = field(default_factory=Counter)
+    wru: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rru: Counter[tuple[str, str]] = field(default_factory=Counter)
     log_bytes: Counter[str] = field(default_factory=Counter)
     log_lines: Counter[str] = field(default_factory=Counter)
     metrics: set[tuple[str, str, tuple[tuple[str, str], ...]]] = field(default_factory=set)
@@ -817,6 +817,18 @@ def _money(usd: float) -> str:
     return f"${usd:,.2f}" if usd >= 1 else f"${usd:.4f}"
 
 
+def _units_by(units: Counter[tuple[str, str]], events: int) -> str:
+    """Request units per event by function, then by table."""
+    functions: Counter[str] = Counter()
+    tables: Counter[str] = Counter()
+    for (function, table), value in units.items():
+        functions[function] += value
+        tables[table] += value
+    by_function = ", ".join(f"{k} {v / events:.2f}" for k, v in sorted(functions.items()))
+    by_table = ", ".join(f"{k} {v / events:.2f}" for k, v in sorted(tables.items()))
+    return f"{by_function}; {by_table}"
+
+
 def _operations(m: Measurement, service: str, events: int) -> str:
     parts = []
     for key in COUNTED:
@@ -914,16 +926,14 @@ def rows_from(
     add(
         "DynamoDB writes",
         PRICES["wru"].of(wru),
-        f"{wru / 1e6:.2f}M WRU ({writes / n:.2f} write requests/event: "
-        + ", ".join(f"{k} {counted.wru[k] / n:.2f} WRU" for k in COUNTED if counted.wru[k])
-        + f") x {PRICES['wru'].label()}",
+        f"{wru / 1e6:.2f}M WRU ({writes / n:.2f} write requests/event; WRU/event "
+        f"{_units_by(counted.wru, n)}) x {PRICES['wru'].label()}",
     )
     add(
         "DynamoDB reads",
         PRICES["rru"].of(rru),
-        f"{rru / 1e6:.2f}M RRU ({reads / n:.2f} read requests/event: "
-        + ", ".join(f"{k} {counted.rru[k] / n:.2f} RRU" for k in COUNTED if counted.rru[k])
-        + f") x {PRICES['rru'].label()}",
+        f"{rru / 1e6:.2f}M RRU ({reads / n:.2f} read requests/event; RRU/event "
+        f"{_units_by(counted.rru, n)}) x {PRICES['rru'].label()}",
     )
     rows.append(
         Row(
