@@ -18,6 +18,8 @@ from tests.support import stripe_event
 
 JENNY = "jenny.rosen@example.com"
 CUSTOMER = "cus_QbridgeJenny01"
+# A batch whose every record fails is retried whole: an ignored companion keeps it partial.
+COMPANION = stripe_event("basil", "invoice.paid.renewal") | {"id": "evt_live", "livemode": True}
 WRITES = {
     "PutItem",
     "UpdateItem",
@@ -161,6 +163,70 @@ def test_a_first_conversion_taken_by_a_concurrent_payment_makes_this_one_a_rebil
     assert (job["kind"], job["target"]["transaction_id"]) == ("rebill", "ef_tx_jenny")
 
 
+def test_a_pin_and_a_first_conversion_both_taken_meanwhile_are_both_respected(
+    pipeline: Pipeline, aws: Aws
+) -> None:
+    pipeline.post_clicks(click())
+    invoice = stripe_event("basil", "invoice.paid.first")
+    invoice["data"]["object"]["billing_reason"] = "manual"
+    matcher, body = staged(pipeline, invoice)
+    matcher.store.pin_customer("default", CUSTOMER, StoredClick("ef_tx_rival", 1767225000), 1)
+    aws.dynamodb.put_item(
+        TableName="AttributionTable",
+        Item={
+            "pk": {"S": claim_key("default", f"first-conversion#{CUSTOMER}")[0]},
+            "sk": {"S": "claim"},
+            "owner": {"S": "in_concurrent"},
+        },
+    )
+    matcher.process(matcher.read(body))
+    [job] = pipeline.jobs()
+    assert (job["kind"], job["target"]["transaction_id"], job["target"]["matched_by"]) == (
+        "rebill",
+        "ef_tx_rival",
+        "customer_pin",
+    )
+
+
+def test_a_transaction_conflict_fails_the_record_for_a_retry(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    pipeline.post_clicks(click())
+    store = pipeline.match_deps.matcher.store
+    transact = store._db.transact_write_items
+    conflicts = iter(
+        [
+            ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                    "CancellationReasons": [
+                        {"Code": "None"},
+                        {"Code": "TransactionConflict", "Message": "conflict"},
+                        {"Code": "None"},
+                    ],
+                },
+                "TransactWriteItems",
+            )
+        ]
+    )
+
+    def conflicting(**kwargs: Any) -> Any:
+        error = next(conflicts, None)
+        if error:
+            raise error
+        return transact(**kwargs)
+
+    monkeypatch.setattr(store._db, "transact_write_items", conflicting)
+    event = stripe_event("basil", "invoice.paid.first")
+    assert len(pipeline.deliver_events(event, COMPANION)["batchItemFailures"]) == 1
+    assert pipeline.jobs() == []
+    assert pipeline.deliver_events(event) == {"batchItemFailures": []}
+    [job] = pipeline.jobs()
+    assert (job["kind"], job["target"]["transaction_id"]) == ("initial", "ef_tx_jenny")
+
+
 def test_money_claimed_by_a_concurrent_source_is_a_duplicate_and_writes_no_pin(
     pipeline: Pipeline, aws: Aws
 ) -> None:
@@ -182,9 +248,6 @@ def test_money_claimed_by_a_concurrent_source_is_a_duplicate_and_writes_no_pin(
 
 
 # ------------------------------------------------------------------ failures half-way
-
-# A batch whose every record fails is retried whole: an ignored companion keeps it partial.
-COMPANION = stripe_event("basil", "invoice.paid.renewal") | {"id": "evt_live", "livemode": True}
 
 
 def test_a_record_that_fails_before_its_job_is_sent_sends_it_on_retry(
