@@ -13,6 +13,7 @@ With neither, built-in test-mode values are used and printed at start.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,6 +49,21 @@ DEFAULT_LOCAL_PARAMETERS: dict[str, str] = {
 }
 
 
+_SHOWN_LENGTH = 60
+
+
+def printable(text: str) -> str:
+    """A user-given text as it may appear in a one-line error: printable and short."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= _SHOWN_LENGTH else text[:_SHOWN_LENGTH] + "…"
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """`` (did you mean X?)`` for the known name closest to ``name``, else empty."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 @dataclass(frozen=True)
 class LocalConfig:
     secret: dict[str, Any]
@@ -59,8 +75,62 @@ class LocalConfig:
         return json.dumps(self.secret)
 
 
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number"
+    )
+
+
+def _parameter_text(name: str, value: Any) -> str:
+    """A parameter's value as CloudFormation takes it: text. JSON numbers and
+    booleans are written as a samconfig.toml would hold them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    raise ValueError(
+        f"parameters.{printable(name)} must be a string or a number, got {_json_kind(value)}"
+    )
+
+
+def _read_parameters(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise ValueError(
+            f'"parameters" must be an object of template parameters, got {_json_kind(raw)}'
+        )
+    return {str(name): _parameter_text(str(name), value) for name, value in raw.items()}
+
+
+def _check_local_secret(secret: dict[str, Any], source: str) -> None:
+    try:
+        parsed = parse_bridge_secret(json.dumps(secret))  # the same checks the functions make
+    except SecretUnavailableError as error:
+        raise ValueError(f"the local secret ({source}): {error}") from None
+    if not parsed.email_hash_key:
+        # The webhook and the matcher need it for every event (a deployed stack
+        # generates it); without it each would be answered 503 and retried.
+        raise ValueError(
+            f"the local secret ({source}): email_hash_key is required (any long random text)"
+        )
+
+
+def secret_warnings(secret: dict[str, Any]) -> list[str]:
+    """What the local stack works without, but the user should know at start."""
+    if secret.get("click_intake_token"):
+        return []
+    return ["the secret has no click_intake_token: POST /clicks answers 503"]
+
+
 def load_local_config(path: Path | None, environ: Mapping[str, str]) -> LocalConfig:
-    """Read the config; raises ValueError naming what is wrong (never a secret's value)."""
+    """Read the config; raises ValueError naming what is wrong (never a secret's value).
+
+    The parameters are checked against template.yaml when the stack starts
+    (``preflight``); here only their shape is.
+    """
     secret: dict[str, Any] = DEFAULT_LOCAL_SECRET
     parameters: dict[str, str] = dict(DEFAULT_LOCAL_PARAMETERS)
     source = "built-in local defaults"
@@ -71,10 +141,23 @@ def load_local_config(path: Path | None, environ: Mapping[str, str]) -> LocalCon
             raise ValueError(f"cannot read {path}: {error.strerror}") from None
         except ValueError:
             raise ValueError(f"{path} is not valid JSON") from None
-        if not isinstance(document, dict) or set(document) - {"secret", "parameters"}:
+        if not isinstance(document, dict):
             raise ValueError(f'{path} must be an object with "secret" and/or "parameters"')
+        for key in document:
+            if key not in ("secret", "parameters"):
+                raise ValueError(
+                    f'{path}: "{printable(str(key))}" is not a key of the local config'
+                    + (
+                        did_you_mean(str(key), ["secret", "parameters"])
+                        or ' ("secret", "parameters")'
+                    )
+                )
         secret = document.get("secret", secret)
-        parameters |= {str(k): str(v) for k, v in document.get("parameters", {}).items()}
+        if "parameters" in document:
+            try:
+                parameters |= _read_parameters(document["parameters"])
+            except ValueError as error:
+                raise ValueError(f"{path}: {error}") from None
         source = str(path)
     if environ.get("STRIPE_EVERFLOW_SECRET"):
         try:
@@ -82,8 +165,5 @@ def load_local_config(path: Path | None, environ: Mapping[str, str]) -> LocalCon
         except ValueError:
             raise ValueError("STRIPE_EVERFLOW_SECRET is not valid JSON") from None
         source += " + STRIPE_EVERFLOW_SECRET"
-    try:
-        parse_bridge_secret(json.dumps(secret))  # the same validation the functions apply
-    except SecretUnavailableError as error:
-        raise ValueError(f"the local secret ({source}): {error}") from None
+    _check_local_secret(secret, source)
     return LocalConfig(secret=secret, parameters=parameters, source=source)

@@ -21,6 +21,7 @@ from stripe_everflow_cli.localconfig import (
     DEFAULT_CONFIG_FILE,
     LOCAL_WEBHOOK_SECRET,
     load_local_config,
+    secret_warnings,
 )
 
 
@@ -51,7 +52,11 @@ def cmd_local(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    stack.start()
+    try:
+        stack.start()
+    except ValueError as error:  # a bad parameter or setting: nothing was started
+        print(f"stripe-everflow local: {error}", file=sys.stderr)
+        return 2
     _print_ready(stack, config)
     if args.ready_file:
         # Written aside, then renamed: a watcher never reads a half-written file.
@@ -96,6 +101,7 @@ def _print_ready(stack: Any, config: Any) -> None:
     for name, account in accounts.items():
         mode = "live" if account["livemode"] else "test"
         lines.append(f"    {name:<12} {mode} mode  {', '.join(account['webhook_secrets'])}")
+    lines += [f"  warning: {warning}" for warning in secret_warnings(config.secret)]
     lines.append(f"  try: stripe listen --forward-to {stack.base_url}/stripe/webhook")
     lines.append("  (its whsec_… goes in local.config.json, see README)  Ctrl-C stops.")
     print("\n".join(lines), flush=True)

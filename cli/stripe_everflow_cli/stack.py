@@ -22,11 +22,18 @@ from stripe_everflow_cli.everflow_standin import EverflowStandIn
 from stripe_everflow_cli.gateway import LocalHttpApi, Route
 from stripe_everflow_cli.localconfig import LocalConfig
 from stripe_everflow_cli.pollers import SqsPoller
+from stripe_everflow_cli.preflight import (
+    PlaceholderResolver,
+    check_function_settings,
+    check_parameters,
+)
 from stripe_everflow_cli.provision import Provisioned, provision
 from stripe_everflow_cli.runtime import FunctionWorker
 from stripe_everflow_cli.template import LOCAL_REGION, function_specs, load_template
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+# Where the embedded servers will listen, before they do (for the settings check).
+_UNSTARTED_URL = "http://127.0.0.1:0"
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -50,7 +57,37 @@ class LocalStack:
     workers: dict[str, FunctionWorker] = field(default_factory=dict)
     pollers: list[SqsPoller] = field(default_factory=list)
 
+    def check(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The template and the checked parameter values; raises LocalSettingsError
+        (one line, naming the bad key) before anything is started."""
+        template = load_template(self.project_root / "template.yaml")
+        parameters = check_parameters(template, self.config.parameters)
+        placeholders = PlaceholderResolver(parameters=parameters)
+        check_function_settings(
+            template,
+            {
+                spec.logical_id: function_environment(
+                    spec.logical_id,
+                    {k: str(v) for k, v in placeholders.resolve(spec.environment).items()},
+                    aws_endpoint=_UNSTARTED_URL,
+                    everflow_url=self.everflow_url or _UNSTARTED_URL,
+                )
+                for spec in function_specs(template)
+            },
+        )
+        return template, parameters
+
     def start(self) -> None:
+        """Check the settings, then start everything; raises LocalSettingsError
+        (nothing started) for a bad parameter, setting or secret."""
+        template, parameters = self.check()
+        try:
+            self._start(template, parameters)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, template: dict[str, Any], parameters: dict[str, str]) -> None:
         # moto's HTTP server logs every request through werkzeug; keep the terminal readable.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.everflow: EverflowStandIn | None = None
@@ -64,14 +101,13 @@ class LocalStack:
         self._session = boto3.session.Session(region_name=LOCAL_REGION, **_boto_credentials())
         self.sqs = self._aws_client("sqs")
         self.dynamodb = self._aws_client("dynamodb")
-        template = load_template(self.project_root / "template.yaml")
         self.resources: Provisioned = provision(
             template,
             sqs=self.sqs,
             dynamodb=self.dynamodb,
             secretsmanager=self._aws_client("secretsmanager"),
             secret_string=self.config.secret_json,
-            parameters=self.config.parameters,
+            parameters=parameters,
         )
         routes = []
         for spec in function_specs(template):
@@ -82,7 +118,12 @@ class LocalStack:
                 name=spec.logical_id,
                 code_dir=self.project_root / spec.code_uri,
                 handler=spec.handler,
-                environment=self._function_environment(spec.logical_id, environment),
+                environment=function_environment(
+                    spec.logical_id,
+                    environment,
+                    aws_endpoint=self.aws_endpoint,
+                    everflow_url=self.everflow_url,
+                ),
                 timeout=spec.timeout,
                 log_path=self.log_path,
                 extra_sys_path=[self.project_root / "layers" / "common" / "python"],
@@ -133,22 +174,6 @@ class LocalStack:
     def _aws_client(self, service: str) -> Any:
         return self._session.client(service, endpoint_url=self.aws_endpoint)
 
-    def _function_environment(self, name: str, template_env: dict[str, str]) -> dict[str, str]:
-        environment = {
-            **template_env,
-            **LOCAL_CREDENTIALS,
-            "AWS_REGION": LOCAL_REGION,
-            "AWS_DEFAULT_REGION": LOCAL_REGION,
-            "AWS_ENDPOINT_URL": self.aws_endpoint,
-            "AWS_LAMBDA_FUNCTION_NAME": name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-        }
-        if self.everflow_url:
-            # Postbacks and Network API calls both go to the stand-in (or the given URL).
-            environment["EVERFLOW_POSTBACK_BASE_URL"] = self.everflow_url
-            environment["EVERFLOW_API_BASE_URL"] = self.everflow_url
-        return environment
-
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http.port}"
@@ -178,15 +203,42 @@ class LocalStack:
         }
 
     def stop(self) -> None:
-        self.http.server.shutdown()
-        self.http.server.server_close()
+        """Stop what was started (all of it, or what a failed start got to)."""
+        http = getattr(self, "http", None)
+        if http is not None:
+            http.server.shutdown()
+            http.server.server_close()
         for poller in self.pollers:
             poller.stop()
         for worker in self.workers.values():
             worker.stop()
-        self._moto.stop()
-        if self.everflow is not None:
-            self.everflow.stop()
+        moto = getattr(self, "_moto", None)
+        if moto is not None:
+            moto.stop()
+        everflow = getattr(self, "everflow", None)
+        if everflow is not None:
+            everflow.stop()
+
+
+def function_environment(
+    name: str, template_env: dict[str, str], *, aws_endpoint: str, everflow_url: str | None
+) -> dict[str, str]:
+    """A function's environment on the local stack: the template's, resolved, plus the
+    local AWS endpoint and (when set) Everflow's URL for postbacks and the Network API."""
+    environment = {
+        **template_env,
+        **LOCAL_CREDENTIALS,
+        "AWS_REGION": LOCAL_REGION,
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+    }
+    if everflow_url:
+        # Postbacks and Network API calls both go to the stand-in (or the given URL).
+        environment["EVERFLOW_POSTBACK_BASE_URL"] = everflow_url
+        environment["EVERFLOW_API_BASE_URL"] = everflow_url
+    return environment
 
 
 def _boto_credentials() -> dict[str, str]:
