@@ -45,7 +45,7 @@ import os
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -357,8 +357,8 @@ class AwsMeter:
     def reset(self) -> None:
         self.requests: Counter[tuple[str, str, str]] = Counter()
         self.sqs_billed: Counter[str] = Counter()
-        self.wru: Counter[tuple[str, str]] = Counter()  # (function, table)
-        self.rru: Counter[tuple[str, str]] = Counter()
+        self.wru: defaultdict[tuple[str, str], float] = defaultdict(float)  # (function, table)
+        self.rru: defaultdict[tuple[str, str], float] = defaultdict(float)
 
     # -- hooks
 
@@ -534,8 +534,8 @@ class Measurement:
     sqs_sent: Counter[str] = field(default_factory=Counter)
     esm_received: Counter[str] = field(default_factory=Counter)  # billed, per queue
     esm_deletes: Counter[str] = field(default_factory=Counter)
-    wru: Counter[tuple[str, str]] = field(default_factory=Counter)
-    rru: Counter[tuple[str, str]] = field(default_factory=Counter)
+    wru: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    rru: Mapping[tuple[str, str], float] = field(default_factory=dict)
     log_bytes: Counter[str] = field(default_factory=Counter)
     log_lines: Counter[str] = field(default_factory=Counter)
     metrics: set[tuple[str, str, tuple[tuple[str, str], ...]]] = field(default_factory=set)
@@ -607,7 +607,8 @@ class Pipeline:
             self._restore.append((app, handler, handler.setStream(log), app.logger.log_level))
             app.logger.setLevel(env["POWERTOOLS_LOG_LEVEL"])  # the template's LogLevel
             dependencies = app.Dependencies.from_environ(env)
-            app._production_dependencies = lambda d=dependencies: d  # what lambda_handler calls
+            # What lambda_handler calls for its dependencies: these, built above.
+            setattr(app, "_production_dependencies", lambda d=dependencies: d)  # noqa: B010
             self.apps[key] = app
             self.memory[key] = self._memory_size(logical_id)
             self.contexts[key] = self._context_factory(logical_id, self.memory[key])
@@ -704,7 +705,8 @@ class Pipeline:
             self._consume(queue)
 
     def _drain(self, queue: str) -> list[dict[str, Any]]:
-        url, messages = self.resources.queue_urls[queue], []
+        url = self.resources.queue_urls[queue]
+        messages: list[dict[str, Any]] = []
         while True:
             answer = self.sqs.receive_message(
                 QueueUrl=url,
@@ -817,10 +819,10 @@ def _money(usd: float) -> str:
     return f"${usd:,.2f}" if usd >= 1 else f"${usd:.4f}"
 
 
-def _units_by(units: Counter[tuple[str, str]], events: int) -> str:
+def _units_by(units: Mapping[tuple[str, str], float], events: int) -> str:
     """Request units per event by function, then by table."""
-    functions: Counter[str] = Counter()
-    tables: Counter[str] = Counter()
+    functions: defaultdict[str, float] = defaultdict(float)
+    tables: defaultdict[str, float] = defaultdict(float)
     for (function, table), value in units.items():
         functions[function] += value
         tables[table] += value
