@@ -9,10 +9,13 @@ and queues are added; each also pins what exists today, so none can pass on noth
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import re
+import sys
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -648,3 +651,187 @@ def test_outputs_point_at_what_the_user_configures(cfn: dict[str, Any]) -> None:
     webhook_url = outputs.get("WebhookUrl", {}).get("Value", {}).get("Fn::Sub", "")
     assert webhook_url.startswith("https://${HttpApi}.execute-api.")
     assert webhook_url.endswith("/stripe/webhook")
+
+
+# ------------------------------------------------------------------ layers
+
+LAYER_SOURCES = PROJECT_ROOT / "layers"
+PACKAGE_DIR = LAYER_SOURCES / "common" / "python"
+
+
+def _layer_ids(function: Mapping[str, Any]) -> list[str]:
+    return [str(target_of(layer)) for layer in props(function).get("Layers", [])]
+
+
+def _requirements_of(layer: Mapping[str, Any], layer_id: str) -> set[str]:
+    """Distribution names the layer's Makefile target installs (its -r file)."""
+    source = PROJECT_ROOT / props(layer)["ContentUri"]
+    makefile = (source / "Makefile").read_text("utf-8")
+    target = re.search(rf"^build-{layer_id}:.*\n\t\$\(call build_layer,(\S+)\)", makefile, re.M)
+    assert target, f"{source}/Makefile has no build-{layer_id} target"
+    lines = (source / target.group(1)).read_text("utf-8").splitlines()
+    names = (re.split(r"[=<>~! ]", line.strip())[0] for line in lines)
+    return {_normalized(name) for name in names if name and name[0] not in "#-"}
+
+
+def _normalized(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _with_dependencies(names: set[str]) -> set[str]:
+    """``names`` and what they install with them (as this environment resolved them)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    todo, closure = list(names), set()
+    while todo:
+        if (name := todo.pop()) in closure:
+            continue
+        closure.add(name)
+        try:
+            needs = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        todo += [
+            _normalized(re.split(r"[\s;<>=!~\[(]", need)[0])
+            for need in needs
+            if "extra" not in need
+        ]
+    return closure
+
+
+def _third_party_imports(path: Path, seen: set[Path] | None = None) -> set[str]:
+    """Top-level names of what a module imports, following stripe_everflow imports
+    (lazy ones inside functions included; ``if TYPE_CHECKING:`` blocks left out)."""
+    import ast
+
+    seen = set() if seen is None else seen
+    if path in seen:
+        return set()
+    seen.add(path)
+    tree = ast.parse(path.read_text("utf-8"))
+    typing_only = {
+        id(node)
+        for branch in ast.walk(tree)
+        if isinstance(branch, ast.If) and "TYPE_CHECKING" in ast.unparse(branch.test)
+        for statement in branch.body
+        for node in ast.walk(statement)
+    }
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    found = set()
+    for module in modules:
+        top = module.split(".")[0]
+        if top != "stripe_everflow":
+            if top not in sys.stdlib_module_names and top != "__future__":
+                found.add(top)
+            continue
+        parts = module.split(".")
+        for depth in range(1, len(parts) + 1):  # a submodule's packages are imported too
+            base = PACKAGE_DIR.joinpath(*parts[:depth])
+            for candidate in (base / "__init__.py", base.with_suffix(".py")):
+                if candidate.is_file():
+                    found |= _third_party_imports(candidate, seen)
+    return found
+
+
+def test_each_function_names_its_layers_and_the_webhook_gets_the_slim_one(
+    source: dict[str, Any],
+) -> None:
+    # Globals would add their layers to every function's own: none there.
+    assert "Layers" not in source["Globals"]["Function"]
+    functions = resources(source, "AWS::Serverless::Function")
+    layers = {i: _layer_ids(function) for i, function in functions.items()}
+    assert layers.pop("StripeWebhookFunction") == ["WebhookLayer"]
+    assert layers and all(ids == ["CommonLayer"] for ids in layers.values()), layers
+
+
+def test_every_function_layer_ships_what_its_code_imports_and_the_webhook_nothing_more(
+    source: dict[str, Any],
+) -> None:
+    from importlib.metadata import packages_distributions
+
+    distributions = packages_distributions()
+    layers = resources(source, "AWS::Serverless::LayerVersion")
+    shipped = {i: _requirements_of(layer, i) for i, layer in layers.items()}
+    pinned = shipped["CommonLayer"]
+    problems = []
+    for function_id, function in resources(source, "AWS::Serverless::Function").items():
+        handler = PROJECT_ROOT / props(function)["CodeUri"] / "app.py"
+        imported = {_normalized(d) for m in _third_party_imports(handler) for d in distributions[m]}
+        provided = set().union(*(shipped[i] for i in _layer_ids(function)))
+        if missing := imported - _with_dependencies(provided):
+            problems.append(f"{function_id} imports {sorted(missing)}, not in its layers")
+        if function_id == "StripeWebhookFunction":
+            assert imported == {"aws-lambda-powertools", "botocore"}
+            if extra := provided - imported:
+                problems.append(f"{function_id}'s layers ship {sorted(extra)}, never imported")
+    for layer_id, names in shipped.items():
+        if unpinned := names - pinned:
+            problems.append(f"{layer_id}: {sorted(unpinned)} not pinned in requirements.txt")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("interpreter", ["found", "given"])
+def test_layer_build_stops_before_fetching_without_an_interpreter_of_the_runtime(
+    tmp_path: Path, interpreter: str
+) -> None:
+    # Given a runtime version no interpreter here has (found on PATH, or given)
+    import subprocess
+
+    given = [f"LAMBDA_PYTHON={sys.executable}"] if interpreter == "given" else []
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    # When the WebhookLayer is built
+    done = subprocess.run(
+        [
+            *("make", "-s", "-C", str(LAYER_SOURCES / "common"), "build-WebhookLayer"),
+            *(f"ARTIFACTS_DIR={artifacts}", "LAMBDA_PYTHON_VERSION=3.99", *given),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # Then it stops, nothing fetched, naming the command that builds it right
+    assert done.returncode != 0
+    assert not any(artifacts.iterdir())
+    assert "bytecode compiled by Python 3.99" in done.stderr
+    assert "make build LAMBDA_PYTHON=/path/to/python3.99" in done.stderr
+    assert "sam build --use-container" in done.stderr
+
+
+def test_trimmed_botocore_resolves_the_bridge_services_as_the_full_endpoint_data() -> None:
+    import botocore.loaders
+    from botocore.regions import EndpointResolver
+
+    from stripe_everflow.adapters.aws import SERVICES
+
+    spec = importlib.util.spec_from_file_location(
+        "trim_botocore", LAYER_SOURCES / "common" / "trim_botocore.py"
+    )
+    assert spec is not None and spec.loader is not None
+    trim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trim)
+    full_data = botocore.loaders.Loader().load_data("endpoints")
+    trimmed_data = trim.trimmed(full_data, SERVICES)
+    assert len(json.dumps(trimmed_data)) < len(json.dumps(full_data)) / 20
+    full = EndpointResolver(full_data, uses_builtin_data=True)
+    trimmed = EndpointResolver(trimmed_data, uses_builtin_data=True)
+    checked = 0
+    for partition in full_data["partitions"]:
+        for region in partition["regions"]:
+            for service in SERVICES:
+                for fips in (False, True):
+                    for dualstack in (False, True):
+                        expected = full.construct_endpoint(service, region, dualstack, fips)
+                        assert (
+                            trimmed.construct_endpoint(service, region, dualstack, fips) == expected
+                        ), (service, region, fips, dualstack)
+                        checked += 1
+    assert checked > 100
+    assert set(trimmed.get_available_partitions()) == set(full.get_available_partitions())
