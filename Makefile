@@ -16,7 +16,7 @@ help:
 	@echo "make test              every test suite (unit, integration, e2e, template lint)"
 	@echo "make test-unit | test-integration | test-e2e"
 	@echo "make lint              ruff, mypy, cfn-lint"
-	@echo "make build             sam build (no Docker needed)"
+	@echo "make build             sam build (no Docker needed; Python 3.12 compiles the bytecode)"
 	@echo "make validate          sam validate --lint"
 	@echo "make bench             benchmarks, figures and ratios"
 	@echo "make deploy            sam build + sam deploy --guided"
@@ -64,7 +64,10 @@ $(SAM):
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
 
+# The layers ship bytecode compiled by the runtime's Python (LAMBDA_PYTHON, found as
+# python3.12 if unset): checked first, so a build without one stops before it starts.
 build: $(SAM)
+	@$(MAKE) --no-print-directory -s -C layers/common check-bytecode-python
 	$(SAM) build
 
 validate: $(SAM)
