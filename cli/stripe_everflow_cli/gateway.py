@@ -24,6 +24,27 @@ from stripe_everflow_cli.runtime import FunctionWorker, InvocationError
 
 # API Gateway's own payload limit for HTTP APIs.
 GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
+# How long the gateway waits on a client: for each read (an idle kept-alive
+# connection, a header line) and for a whole body. A client that stops sending is
+# answered 408 (or, between requests, disconnected), so it cannot hold a thread.
+READ_TIMEOUT_SECONDS = 30.0
+# Content-Length is digits only (RFC 9110 §8.6); more than 19 cannot be a real length.
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+
+
+class _RequestRefusedError(Exception):
+    """The request cannot be read; answered with ``status`` and the connection closed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _ClientGoneError(Exception):
+    """The client closed the connection before sending its body: nobody to answer."""
+
+
 _TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
 
 
@@ -116,11 +137,16 @@ class LocalHttpApi:
         routes: list[Route],
         port: int,
         extra: dict[tuple[str, str], Callable[[], tuple[int, dict[str, Any]]]],
+        *,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
     ) -> None:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The socket's timeout for every read and write (StreamRequestHandler.setup);
+            # a timed-out read between requests closes the connection (http.server).
+            timeout = read_timeout
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -139,14 +165,53 @@ class LocalHttpApi:
                     status, json.dumps(payload).encode(), {"content-type": "application/json"}
                 )
 
+            def _content_length(self) -> int:
+                """The announced body length; raises _RequestRefusedError for one that
+                cannot be read (the body's end would be unknown)."""
+                if self.headers.get("transfer-encoding") is not None:
+                    raise _RequestRefusedError(411, "Length Required")
+                values = self.headers.get_all("content-length") or []
+                if not values:
+                    return 0
+                # Repeated headers (or a list in one) must all give one valid number.
+                lengths = {v.strip() for value in values for v in value.split(",")}
+                if len(lengths) != 1 or not _CONTENT_LENGTH.fullmatch(next(iter(lengths))):
+                    raise _RequestRefusedError(400, "Bad Request")
+                length = int(next(iter(lengths)))
+                if length > GATEWAY_MAX_BODY_BYTES:
+                    raise _RequestRefusedError(413, "Request Entity Too Large")
+                return length
+
+            def _read_body(self, length: int) -> bytes:
+                """Exactly ``length`` bytes, all within the read timeout; raises
+                _RequestRefusedError (408) or _ClientGoneError."""
+                deadline = time.monotonic() + read_timeout
+                chunks, remaining = [], length
+                while remaining:
+                    if time.monotonic() > deadline:
+                        raise _RequestRefusedError(408, "Request Timeout")
+                    try:
+                        chunk = self.rfile.read1(min(remaining, 65536))
+                    except TimeoutError:
+                        raise _RequestRefusedError(408, "Request Timeout") from None
+                    if not chunk:
+                        raise _ClientGoneError
+                    chunks.append(chunk)
+                    remaining -= len(chunk)
+                return b"".join(chunks)
+
             def _dispatch(self) -> None:
                 split = urlsplit(self.path)
-                length = int(self.headers.get("content-length") or 0)
-                if length > GATEWAY_MAX_BODY_BYTES:
+                try:
+                    body = self._read_body(self._content_length())
+                except _RequestRefusedError as refused:
+                    # What is left of the body cannot be told from a next request.
                     self.close_connection = True
-                    self._json(413, {"message": "Request Entity Too Large"})
+                    self._json(refused.status, {"message": refused.message})
                     return
-                body = self.rfile.read(length) if length else b""
+                except _ClientGoneError:
+                    self.close_connection = True
+                    return
                 local = api.extra.get((self.command, split.path))
                 if local is not None:
                     status, payload = local()
