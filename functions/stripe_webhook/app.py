@@ -10,8 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from stripe_everflow import observability
 from stripe_everflow.adapters.apigw import error_response, json_response, parse_http_request
@@ -29,8 +28,9 @@ logger = observability.build_logger("stripe-webhook")
 metrics = observability.build_metrics("stripe-webhook")
 
 
-@dataclass(frozen=True)
-class Dependencies:
+class Dependencies(NamedTuple):
+    """What the handler works with (a NamedTuple: no dataclass code generated at cold start)."""
+
     settings: WebhookSettings
     secret: CachedSecret
     sender: MessageSender
