@@ -72,3 +72,14 @@ def test_base64_body_at_the_limit_is_accepted() -> None:
 
 def test_missing_body_reads_as_empty() -> None:
     assert parse_http_request(http_api_event(None), max_body_bytes=10).body == b""
+
+
+def test_body_with_a_lone_surrogate_is_refused_as_not_text() -> None:
+    event = http_api_event(b"{}") | {"body": '{"a": "\ud800"}'}
+    with pytest.raises(errors.BodyEncodingError):
+        parse_http_request(event, max_body_bytes=1000)
+
+
+def test_body_bytes_the_local_gateway_escaped_are_restored() -> None:
+    event = http_api_event(b"{}") | {"body": b'{"a": "\xff"}'.decode("utf-8", "surrogateescape")}
+    assert parse_http_request(event, max_body_bytes=1000).body == b'{"a": "\xff"}'

@@ -296,3 +296,39 @@ def test_no_configured_token_closes_the_intake(missing: str | None) -> None:
     for header in (None, "", "Bearer ", f"Bearer {TOKEN}"):
         with pytest.raises(SecretUnavailableError):
             check_bearer_token(header, no_token)
+
+
+# ------------------------------------------------------------------ hostile text
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"email": "jenny\ud800@example.com"}, "email"),
+        ({"email": "jenny\x00@example.com"}, "email"),
+        ({"transaction_id": "ef_tx_\ud800"}, "transaction_id"),
+        ({"transaction_id": "ef_tx\n2"}, "transaction_id"),
+        ({"stripe_customer_id": "cus_1\n"}, "stripe_customer_id"),
+        ({"offer_id": "12\n"}, "offer_id"),
+        ({"occurred_at": "\ud800"}, "occurred_at"),
+    ],
+)
+def test_text_that_is_not_clean_is_refused_naming_the_field(
+    fields: dict[str, Any], field: str
+) -> None:
+    assert field_error(**fields).field == field
+
+
+@pytest.mark.parametrize("name", ["\ud800", "x" * 5000, "a b", "é"])
+def test_an_unknown_field_with_an_odd_name_is_not_echoed(name: str) -> None:
+    error = field_error(**{name: 1})
+    assert (error.field, error.problem) == ("click", "has a field that is not a known field")
+
+
+def test_an_unknown_field_with_a_plain_name_is_named() -> None:
+    assert field_error(colour="red").field == "colour"
+
+
+def test_a_token_without_bytes_is_unauthorized_not_a_crash() -> None:
+    with pytest.raises(UnauthorizedError):
+        check_bearer_token("Bearer \ud800", secret())

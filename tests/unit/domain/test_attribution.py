@@ -6,7 +6,13 @@ import itertools
 
 import pytest
 
-from stripe_everflow.domain.attribution import DAY, Policy, StoredClick, choose_click
+from stripe_everflow.domain.attribution import (
+    DAY,
+    Policy,
+    StoredClick,
+    choose_click,
+    read_transaction_id,
+)
 
 PAID_AT = 1_769_907_592  # the renewal's paid_at
 
@@ -129,3 +135,42 @@ def test_stored_click_round_trips_through_its_table_item() -> None:
 
     assert StoredClick.from_item(stored.as_item()) == stored
     assert "offer_id" not in StoredClick("ef_tx_2", PAID_AT).as_item()
+
+
+# --------------------------------------------------------------- the click-id rule
+
+
+@pytest.mark.parametrize(
+    ("raw", "read"),
+    [
+        ("ef_tx_9f1c2a7b", "ef_tx_9f1c2a7b"),
+        ("  ef_tx_9f1c2a7b\n", "ef_tx_9f1c2a7b"),  # trimmed, as POST /clicks does
+        ("a" * 128, "a" * 128),
+        ("A.b_c:d~e-f", "A.b_c:d~e-f"),
+    ],
+)
+def test_a_click_id_is_read_trimmed(raw: str, read: str) -> None:
+    assert read_transaction_id(raw) == read
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "a" * 129,
+        "a" * 3000,
+        "ef tx",
+        "ef_tx&amount=1000",
+        "https://evil.example/",
+        "ef_tx\n2",
+        "ef_tx_\ud800",
+        "é",
+        None,
+        12345,
+        ["ef_tx"],
+        {"id": "ef_tx"},
+    ],
+)
+def test_what_breaks_the_click_id_rule_reads_as_no_click_id(raw: object) -> None:
+    assert read_transaction_id(raw) is None

@@ -838,3 +838,212 @@ def test_invoice_whose_payment_was_only_tax_is_not_a_zero_conversion() -> None:
         "basil", "invoice.paid.first", total=1000, total_excluding_tax=0, amount_paid=1000
     )
     assert (classify(event).action, classify(event).reason) == ("ignored", "zero_amount")
+
+
+# ------------------------------------------------------------------ shapes the bridge cannot use
+# Each is a genuine sample with one field made odd: the classifier answers "ignored"
+# with a reason (the matcher then acknowledges it) and never raises.
+
+PAYMENT_SAMPLES = [
+    ("basil", "invoice.paid.first"),
+    ("legacy", "invoice.paid.renewal"),
+    ("basil", "checkout.session.completed.payment"),
+    ("legacy", "payment_intent.succeeded"),
+]
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": EMAIL}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def charge_without_links(shape: str, **changes: Any) -> dict[str, Any]:
+    """A Charges API charge (no intent, no invoice): counted by charge.succeeded itself."""
+    event = stripe_event(shape, "charge.succeeded")
+    event["data"]["object"].update(payment_intent=None, **changes)
+    if "invoice" in event["data"]["object"]:
+        event["data"]["object"]["invoice"] = None
+    return event
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"id": 12345}, "invalid_stripe_id"),
+        ({"id": None}, "missing_stripe_id"),
+        ({"id": ""}, "missing_stripe_id"),
+        ({"id": "in_" + "x" * 3000}, "invalid_stripe_id"),
+        ({"id": "in_1#claim"}, "invalid_stripe_id"),
+        ({"customer": "cus_" + "x" * 300}, "invalid_stripe_id"),
+        ({"customer": {"id": 7}}, "invalid_stripe_id"),
+        ({"customer": 42}, "invalid_stripe_id"),
+        ({"amount_paid": 10**40}, "amount_out_of_range"),
+        ({"amount_paid": -1}, "amount_out_of_range"),
+        ({"amount_paid": 10**5000}, "amount_out_of_range"),
+        ({"amount_paid": "4900"}, "malformed_field"),
+        ({"amount_paid": 49.0}, "malformed_field"),
+        ({"total": 10**40}, "amount_out_of_range"),
+        ({"lines": "all of them"}, "malformed_field"),
+        ({"lines": {"data": 7}}, "malformed_field"),
+        ({"lines": {"data": {"a": 1}}}, "malformed_field"),
+        ({"lines": {"data": ["line"]}}, "malformed_field"),
+        ({"currency": None}, "currency_missing"),
+        ({"currency": ""}, "currency_missing"),
+        ({"currency": "none"}, "currency_invalid"),
+        ({"currency": "zz"}, "currency_invalid"),
+        ({"currency": 840}, "currency_invalid"),
+        ({"metadata": nested(500)}, "nesting_too_deep"),
+        ({"description": "\ud800"}, "invalid_unicode"),
+        ({"metadata": {"\udfff": "x"}}, "invalid_unicode"),
+        ({"description": "\uffff"}, "invalid_unicode"),
+    ],
+)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_invoice_of_an_unusable_shape_is_ignored_with_a_reason(
+    shape: str, changes: dict[str, Any], reason: str
+) -> None:
+    event = stripe_event(shape, "invoice.paid.first")
+    event["data"]["object"].update(changes)
+
+    c = classify(event)
+
+    assert (c.action, c.reason) == ("ignored", reason)
+
+
+@pytest.mark.parametrize(("shape", "name"), PAYMENT_SAMPLES)
+def test_no_payment_without_an_iso_currency(shape: str, name: str) -> None:
+    for currency, reason in ((None, "currency_missing"), ("dollars", "currency_invalid")):
+        c = classify(event_with(shape, name, currency=currency))
+        assert (c.action, c.reason) == ("ignored", reason)
+    event = stripe_event(shape, name)
+    del event["data"]["object"]["currency"]
+    assert (classify(event).action, classify(event).reason) == ("ignored", "currency_missing")
+
+
+def test_charge_payment_without_currency_is_ignored() -> None:
+    c = classify(charge_without_links("legacy", currency=None))
+
+    assert (c.action, c.reason) == ("ignored", "currency_missing")
+
+
+def test_refund_without_currency_is_ignored() -> None:
+    c = classify(event_with("basil", "charge.refunded", currency=None))
+
+    assert (c.action, c.reason) == ("ignored", "currency_missing")
+
+
+def test_dispute_without_currency_still_reverses_its_conversion() -> None:
+    # A dispute reverses or restores the conversion whole: no amount is needed
+    c = classify(event_with("basil", "charge.dispute.created", currency=None))
+
+    assert (c.action, c.currency) == ("dispute_opened", "")
+
+
+def test_payment_currency_is_upper_case() -> None:
+    assert classify(event_with("basil", "invoice.paid.first", currency="eur")).currency == "EUR"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "evt",
+        {},
+        {"id": "evt_1", "type": "invoice.paid"},
+        {"id": "evt_1", "type": "invoice.paid", "data": []},
+        {"id": "evt_1", "type": "invoice.paid", "data": {"object": "in_1"}},
+        {"id": "evt_1", "type": 7, "data": {"object": {}}},
+    ],
+)
+def test_what_is_not_an_event_is_ignored_as_malformed(event: Any) -> None:
+    c = classify_event(event, DEFAULT)
+
+    assert (c.action, c.reason) == ("ignored", "malformed_event")
+
+
+@pytest.mark.parametrize(
+    ("event_id", "reason"),
+    [
+        (None, "missing_stripe_id"),
+        (12, "invalid_stripe_id"),
+        ("evt_" + "x" * 1100, "invalid_stripe_id"),
+    ],
+)
+def test_event_whose_id_cannot_be_a_key_is_ignored(event_id: Any, reason: str) -> None:
+    event = stripe_event("basil", "invoice.paid.first") | {"id": event_id}
+
+    c = classify(event)
+
+    assert (c.action, c.reason, c.ids.event_id) == ("ignored", reason, "")
+
+
+def test_absurd_times_read_as_absent() -> None:
+    event = stripe_event("basil", "invoice.paid.first")
+    event["data"]["object"]["status_transitions"]["paid_at"] = 10**40
+
+    assert classify(event).occurred_at == event["created"]
+
+    event["created"] = -5
+    assert classify(event).occurred_at == 0
+
+
+def test_odd_descriptive_values_are_dropped_not_fatal() -> None:
+    # (``discount`` is the field of API versions before basil, as the bridge reads it)
+    event = event_with("basil", "invoice.paid.first", billing_reason="x" * 3000)
+    event["data"]["object"]["discount"] = {"promotion_code": 5}
+
+    c = classify(event)
+
+    assert (c.action, c.billing_reason, c.promotion_code) == ("payment", None, None)
+
+
+# ------------------------------------------------------------------ click ids Stripe carries
+
+BAD_CLICK_IDS = ["a" * 3000, "a" * 129, "ef tx", "ef_tx&amount=1", "https://x.example/"]
+
+
+@pytest.mark.parametrize("bad", BAD_CLICK_IDS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_customer_with_a_bad_click_id_is_ignored_with_a_reason(shape: str, bad: str) -> None:
+    c = classify(event_with(shape, "customer.updated", metadata={"everflow_transaction_id": bad}))
+
+    assert (c.action, c.reason, c.carried_clicks) == ("ignored", "invalid_click_id", ())
+
+
+@pytest.mark.parametrize("bad", BAD_CLICK_IDS)
+def test_payment_with_a_bad_click_id_is_still_a_payment_without_it(bad: str) -> None:
+    event = stripe_event("basil", "invoice.paid.first")
+    event["data"]["object"]["parent"]["subscription_details"]["metadata"] = {
+        "everflow_transaction_id": bad
+    }
+
+    c = classify(event)
+
+    assert (c.action, c.carried_clicks) == ("payment", ())
+
+
+@pytest.mark.parametrize("bad", BAD_CLICK_IDS)
+def test_checkout_keeps_only_the_click_ids_that_follow_the_rule(bad: str) -> None:
+    event = event_with(
+        "basil",
+        "checkout.session.completed",
+        client_reference_id=bad,
+        metadata={"everflow_transaction_id": "ef_tx_good"},
+    )
+
+    assert classify(event).carried_clicks == (CarriedClick("ef_tx_good", "checkout_metadata"),)
+
+    event["data"]["object"]["metadata"] = {}
+    c = classify(event)
+    assert (c.action, c.reason, c.carried_clicks) == ("ignored", "invalid_click_id", ())
+
+
+def test_a_carried_click_id_is_trimmed() -> None:
+    event = event_with(
+        "basil", "customer.updated", metadata={"everflow_transaction_id": "  ef_tx_1 "}
+    )
+
+    assert classify(event).carried_clicks == (CarriedClick("ef_tx_1", "customer_metadata"),)

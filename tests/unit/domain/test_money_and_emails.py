@@ -8,7 +8,16 @@ import pytest
 
 from stripe_everflow.domain.emails import email_hash, normalize_email, redact_emails, try_email_hash
 from stripe_everflow.domain.errors import ClickFieldError
-from stripe_everflow.domain.money import currency_exponent, format_amount, to_major_units
+from stripe_everflow.domain.money import (
+    ISO_4217_CURRENCIES,
+    MAX_AMOUNT_MINOR,
+    THREE_DECIMAL_CURRENCIES,
+    ZERO_DECIMAL_CURRENCIES,
+    currency_exponent,
+    format_amount,
+    iso_currency,
+    to_major_units,
+)
 
 KEY = "test-email-hash-key"
 
@@ -172,3 +181,85 @@ def test_redacted_payload_email_hashes_like_the_plain_email() -> None:
 @pytest.mark.parametrize("raw", ["emailhash:not-a-hash", "emailhash:"])
 def test_try_email_hash_refuses_a_malformed_redacted_value(raw: str) -> None:
     assert try_email_hash(raw, KEY) is None
+
+
+# --------------------------------------------------------------- currencies
+
+
+@pytest.mark.parametrize(("raw", "code"), [("usd", "USD"), ("EUR", "EUR"), ("jpy", "JPY")])
+def test_an_iso_currency_is_read_upper_case(raw: str, code: str) -> None:
+    assert iso_currency(raw) == code
+
+
+@pytest.mark.parametrize(
+    "raw", [None, "", "none", "zz", "usdollar", "XXX", "XAU", " usd", 840, ["usd"], "\ud800sd"]
+)
+def test_what_is_not_an_iso_currency_reads_as_none(raw: object) -> None:
+    assert iso_currency(raw) is None
+
+
+def test_every_currency_with_a_special_exponent_is_an_iso_currency() -> None:
+    assert ZERO_DECIMAL_CURRENCIES <= ISO_4217_CURRENCIES
+    assert THREE_DECIMAL_CURRENCIES <= ISO_4217_CURRENCIES
+
+
+def test_the_largest_amount_stays_exact_in_every_currency() -> None:
+    for currency in ISO_4217_CURRENCIES:
+        assert to_major_units(MAX_AMOUNT_MINOR, currency).scaleb(
+            currency_exponent(currency)
+        ) == Decimal(MAX_AMOUNT_MINOR)
+
+
+# --------------------------------------------------------------- hostile text
+
+
+def nested(depth: int, leaf: object) -> object:
+    value = leaf
+    for _ in range(depth):
+        value = {"a": [value]}
+    return value
+
+
+def test_redaction_reaches_any_depth_without_recursion() -> None:
+    # Given an email 5,000 levels down (Python's recursion limit is 1,000)
+    value = nested(5000, "Jenny.Rosen@Example.com")
+    # When redacting
+    redacted = redact_emails(value, KEY)
+    # Then the copy has the same shape and the email is hashed
+    for _ in range(5000):
+        assert isinstance(redacted, dict)
+        [redacted] = redacted["a"]
+    assert redacted == "emailhash:" + email_hash("jenny.rosen@example.com", KEY)
+
+
+def test_redaction_keeps_order_and_everything_that_is_not_an_email() -> None:
+    value = {"b": [1, None, True, 2.5, "x@y"], "a": {"email": "jenny@example.com"}}
+    redacted = redact_emails(value, KEY)
+    assert list(redacted) == ["b", "a"]
+    assert redacted["b"] == [1, None, True, 2.5, "x@y"]
+    assert redacted["a"]["email"] == "emailhash:" + email_hash("jenny@example.com", KEY)
+
+
+def test_an_email_with_a_lone_surrogate_is_still_never_left_plain() -> None:
+    redacted = redact_emails({"email": "jenny\ud800@example.com"}, KEY)
+    assert redacted["email"].startswith("emailhash:")
+
+
+@pytest.mark.parametrize(
+    "raw", ["jenny\ud800@example.com", "jenny\x00@example.com", "jenny@exa\u200bmple.com\x07"]
+)
+def test_an_address_with_unprintable_text_is_refused(raw: str) -> None:
+    with pytest.raises(ClickFieldError):
+        normalize_email(raw)
+    assert try_email_hash(raw, KEY) is None
+
+
+@pytest.mark.parametrize(
+    "raw", [12345, ["jenny@example.com"], {"email": "x"}, b"jenny@example.com"]
+)
+def test_try_email_hash_gives_none_for_what_is_not_text(raw: object) -> None:
+    assert try_email_hash(raw, KEY) is None
+
+
+def test_try_email_hash_refuses_a_redacted_value_with_a_trailing_newline() -> None:
+    assert try_email_hash("emailhash:" + "a" * 64 + "\n", KEY) is None

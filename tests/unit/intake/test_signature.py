@@ -129,3 +129,9 @@ def test_rejects_an_overlong_header() -> None:
 def test_refuses_a_zero_tolerance() -> None:
     with pytest.raises(ValueError, match="tolerance"):
         verify_signature(BODY, sign(BODY, TEST_SECRET, NOW), (TEST_SECRET,), now=NOW, tolerance=0)
+
+
+@pytest.mark.parametrize("value", ["\ud800", "\udcff" * 64, "é" * 64])
+def test_rejects_a_signature_without_bytes_without_crashing(value: str) -> None:
+    with pytest.raises(SignatureMismatchError):
+        verify(BODY, f"t={NOW},v1={value}")

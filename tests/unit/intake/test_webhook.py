@@ -320,3 +320,66 @@ def test_missing_email_hash_key_answers_retryable_rather_than_leaking() -> None:
     body = body_of(stripe_event("basil", "invoice.paid.first"))
     with pytest.raises(SecretUnavailableError, match="email_hash_key"):
         accept(body, sign(body, TEST_SECRET, NOW), store=store)
+
+
+# ------------------------------------------------------------------ genuine but unusable
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": "jenny.rosen@example.com"}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"metadata": _nested(500)}, "nesting_too_deep"),
+        ({"metadata": _nested(40)}, "nesting_too_deep"),
+        ({"description": "\ud800"}, "invalid_unicode"),
+        ({"customer_email": "jenny\udfff@example.com"}, "invalid_unicode"),
+        ({"metadata": {"\ud800": "x"}}, "invalid_unicode"),
+        ({"description": "\uffff"}, "invalid_unicode"),
+    ],
+)
+def test_genuine_event_the_queue_cannot_carry_is_ignored_with_its_reason(
+    changes: dict[str, Any], reason: str
+) -> None:
+    # Given a signed invoice.paid holding what no queue message can carry
+    event = stripe_event("basil", "invoice.paid.first")
+    event["data"]["object"].update(changes)
+    body = json.dumps(event).encode()  # compact; the escapes stay ASCII
+    sender = RecordingSender()
+    # When it is delivered
+    outcome = accept(body, sign(body, TEST_SECRET, NOW), sender=sender)
+    # Then it is acknowledged as ignored (no Stripe retries), and nothing is queued
+    assert (outcome.status, outcome.reason) == ("ignored", reason)
+    assert sender.sent == []
+
+
+def test_genuine_event_of_ordinary_depth_and_text_is_queued() -> None:
+    event = stripe_event("basil", "invoice.paid.first")
+    event["data"]["object"]["metadata"] = _nested(20) | {"name": "Zoë 東京 🎉"}
+    body = json.dumps(event, ensure_ascii=False).encode()
+    sender = RecordingSender()
+    assert accept(body, sign(body, TEST_SECRET, NOW), sender=sender).status == "accepted"
+    assert len(sender.sent) == 1
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"id": "evt_" + "x" * 3000},
+        {"id": "evt_1#x"},
+        {"type": "invoice paid"},
+        {"type": "invoice." + "x" * 200},
+        {"type": "\ud800.paid"},
+    ],
+)
+def test_event_whose_id_or_type_cannot_be_a_key_is_not_a_stripe_event(
+    changes: dict[str, Any],
+) -> None:
+    body = json.dumps(stripe_event("basil", "invoice.paid.first") | changes).encode()
+    with pytest.raises(NotStripeEventError):
+        accept(body, sign(body, TEST_SECRET, NOW))

@@ -62,7 +62,8 @@ def parse_http_request(event: Mapping[str, Any], *, max_body_bytes: int) -> Http
     """Read a payload-2.0 event; the body comes back as the exact bytes sent.
 
     Raises PayloadTooLargeError before decoding a body that cannot fit, and
-    BodyEncodingError for a body flagged base64 that is not.
+    BodyEncodingError for a body flagged base64 that is not, or text that has no
+    bytes (a lone surrogate).
     """
     raw = event.get("body") or ""
     if event.get("isBase64Encoded"):
@@ -74,7 +75,11 @@ def parse_http_request(event: Mapping[str, Any], *, max_body_bytes: int) -> Http
         except (binascii.Error, ValueError):
             raise BodyEncodingError("the body is flagged base64 but is not") from None
     else:
-        body = raw.encode("utf-8", "surrogateescape")
+        try:
+            # The local gateway hands undecodable bytes over as surrogate escapes.
+            body = raw.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise BodyEncodingError("the body is not text: it holds a lone surrogate") from None
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     return HttpRequest(
         route_key=str(event.get("routeKey", "")),

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from stripe_everflow.domain.attribution import StoredClick
+from stripe_everflow.domain.attribution import (
+    TRANSACTION_ID_RULE,
+    StoredClick,
+    read_transaction_id,
+)
 from stripe_everflow.domain.emails import email_hash, normalize_email
 from stripe_everflow.domain.errors import (
     ClickFieldError,
@@ -44,9 +48,11 @@ FIELDS = {
     "stripe_account",
     "occurred_at",
 }
-_TRANSACTION_ID = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
-_NUMERIC_ID = re.compile(r"^[0-9]{1,18}$")
-_CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]{1,64}$")
+_NUMERIC_ID = re.compile(r"[0-9]{1,18}")
+_CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9]{1,64}")
+# An unknown field is named back only when its name is plain: never echo 5,000
+# characters or text without a UTF-8 form.
+_PLAIN_FIELD_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 MAX_FUTURE_SKEW_SECONDS = 86_400
 
 
@@ -78,7 +84,7 @@ def check_bearer_token(authorization: str | None, secret: BridgeSecret) -> None:
         raise SecretUnavailableError("click_intake_token is missing from the bridge secret")
     scheme, _, token = (authorization or "").strip().partition(" ")
     expected = secret.click_intake_token.encode("utf-8")
-    given = token.strip().encode("utf-8", "surrogateescape")
+    given = token.strip().encode("utf-8", "surrogatepass")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected):
         raise UnauthorizedError("missing or wrong bearer token")
 
@@ -90,7 +96,7 @@ def _optional_numeric_id(raw: dict[str, Any], name: str) -> str | None:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | str)
-        or not _NUMERIC_ID.match(str(value))
+        or not _NUMERIC_ID.fullmatch(str(value))
     ):
         raise ClickFieldError(name, "must be an Everflow numeric id")
     return str(value)
@@ -127,19 +133,25 @@ def parse_click(raw: Any, *, hash_key: str, accounts: Sequence[str], now: int) -
         raise ClickFieldError("click", "must be a JSON object")
     unknown = sorted(set(raw) - FIELDS)
     if unknown:
-        raise ClickFieldError(unknown[0], "is not a known field")
+        name = unknown[0]
+        if not _PLAIN_FIELD_NAME.fullmatch(name):
+            raise ClickFieldError("click", "has a field that is not a known field")
+        raise ClickFieldError(name, "is not a known field")
     email = raw.get("email")
     if not isinstance(email, str):
         raise ClickFieldError("email", "is required and must be a string")
     normalized = normalize_email(email)
-    transaction_id = raw.get("transaction_id")
-    if not isinstance(transaction_id, str) or not transaction_id.strip():
+    raw_transaction_id = raw.get("transaction_id")
+    if not isinstance(raw_transaction_id, str) or not raw_transaction_id.strip():
         raise ClickFieldError("transaction_id", "is required and must be a non-empty string")
-    transaction_id = transaction_id.strip()
-    if not _TRANSACTION_ID.match(transaction_id):
-        raise ClickFieldError("transaction_id", "must be 1-128 letters, digits or . _ : ~ -")
+    # The one rule for click ids, shared with those Stripe carries in metadata.
+    transaction_id = read_transaction_id(raw_transaction_id)
+    if transaction_id is None:
+        raise ClickFieldError("transaction_id", f"must be {TRANSACTION_ID_RULE}")
     customer = raw.get("stripe_customer_id")
-    if customer is not None and (not isinstance(customer, str) or not _CUSTOMER_ID.match(customer)):
+    if customer is not None and (
+        not isinstance(customer, str) or not _CUSTOMER_ID.fullmatch(customer)
+    ):
         raise ClickFieldError("stripe_customer_id", "must be a Stripe customer id (cus_…)")
     account = raw.get("stripe_account", DEFAULT_ACCOUNT)
     if (

@@ -11,12 +11,28 @@ Precedence for a payment, first hit wins:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 Policy = Literal["first-touch", "last-touch"]
 DAY = 86_400
+
+# What a click id (Everflow's transaction_id) may be, wherever it comes from — POST
+# /clicks or Stripe (client_reference_id, metadata): it becomes a DynamoDB attribute
+# name, a pin and a postback query value.
+TRANSACTION_ID_RULE = "1-128 letters, digits or . _ : ~ -"
+_TRANSACTION_ID = re.compile(r"[A-Za-z0-9._:~-]{1,128}")
+
+
+def read_transaction_id(value: Any) -> str | None:
+    """The click id ``value`` holds (surrounding spaces trimmed), or None when it is
+    not a string of TRANSACTION_ID_RULE. Never raises."""
+    if not isinstance(value, str):
+        return None
+    candidate = value.strip()
+    return candidate if _TRANSACTION_ID.fullmatch(candidate) else None
 
 
 @dataclass(frozen=True)

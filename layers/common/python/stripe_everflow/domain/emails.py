@@ -21,48 +21,92 @@ MAX_EMAIL_LENGTH = 254
 _HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
+def _is_address(candidate: str) -> bool:
+    return (
+        len(candidate) <= MAX_EMAIL_LENGTH
+        and _EMAIL.fullmatch(candidate) is not None
+        and candidate.isprintable()
+        and _has_utf8(candidate)
+    )
+
+
+def _has_utf8(text: str) -> bool:
+    """False for a string holding a lone surrogate (a JSON "\\ud800" escape): no
+    UTF-8 form, so no hash and no place in a queue."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def normalize_email(raw: str) -> str:
-    """Trim and lowercase; raises ClickFieldError("email") for what is not an address."""
+    """Trim and lowercase; raises ClickFieldError("email") for what is not an address
+    (control characters and lone surrogates included)."""
     email = raw.strip().lower()
-    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+    if not _is_address(email):
         raise ClickFieldError("email", "is not an email address")
     return email
 
 
 def email_hash(email: str, key: str) -> str:
-    """The keyed hash of an already-normalized email (hex)."""
-    return hmac.new(key.encode("utf-8"), email.encode("utf-8"), hashlib.sha256).hexdigest()
+    """The keyed hash of an already-normalized email (hex). Never raises: text without
+    a UTF-8 form (which normalize_email refuses) is hashed from its surrogates."""
+    message = email.encode("utf-8", "surrogatepass")
+    return hmac.new(key.encode("utf-8", "surrogatepass"), message, hashlib.sha256).hexdigest()
 
 
 # A redacted email in a payload: "emailhash:" + the hex HMAC of the normalized address.
 REDACTED_PREFIX = "emailhash:"
 
 
-def try_email_hash(raw: str | None, key: str) -> str | None:
+def try_email_hash(raw: Any, key: str) -> str | None:
     """Hash a payload's email if it is one (or read an already redacted one); None for
-    missing or malformed values."""
-    if not raw:
+    missing or malformed values, whatever their type. Never raises."""
+    if not isinstance(raw, str) or not raw:
         return None
     if raw.startswith(REDACTED_PREFIX):
         hashed = raw[len(REDACTED_PREFIX) :]
-        return hashed if _HEX_DIGEST.match(hashed) else None
+        return hashed if _HEX_DIGEST.fullmatch(hashed) else None
     try:
         return email_hash(normalize_email(raw), key)
     except ClickFieldError:
         return None
 
 
+def _redact_scalar(value: Any, key: str) -> Any:
+    if isinstance(value, str) and "@" in value:
+        candidate = value.strip().lower()
+        if len(candidate) <= MAX_EMAIL_LENGTH and _EMAIL.fullmatch(candidate):
+            # Whatever else is wrong with it, an address never leaves in the clear.
+            return REDACTED_PREFIX + email_hash(candidate, key)
+    return value
+
+
 def redact_emails(value: Any, key: str) -> Any:
     """A copy of a JSON value with every string that is an email address replaced by
     ``emailhash:<hmac>`` — whatever field holds it (customer_email, billing_details,
     receipt_email, previous_attributes…), so matching still works and no queue or
-    table ever holds the address."""
-    if isinstance(value, dict):
-        return {name: redact_emails(item, key) for name, item in value.items()}
-    if isinstance(value, list):
-        return [redact_emails(item, key) for item in value]
-    if isinstance(value, str) and "@" in value:
-        candidate = value.strip().lower()
-        if len(candidate) <= MAX_EMAIL_LENGTH and _EMAIL.match(candidate):
-            return REDACTED_PREFIX + email_hash(candidate, key)
-    return value
+    table ever holds the address.
+
+    Walks the value without recursion: no nesting depth can exhaust the stack.
+    Never raises.
+    """
+    if not isinstance(value, dict | list):
+        return _redact_scalar(value, key)
+    root: dict[Any, Any] | list[Any] = {} if isinstance(value, dict) else []
+    pending: list[tuple[dict[Any, Any] | list[Any], dict[Any, Any] | list[Any]]] = [(value, root)]
+    while pending:
+        source, copy = pending.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for name, item in items:
+            if isinstance(item, dict | list):
+                child: Any = {} if isinstance(item, dict) else []
+                pending.append((item, child))
+            else:
+                child = _redact_scalar(item, key)
+            if isinstance(copy, dict):
+                copy[name] = child
+            else:
+                copy.append(child)
+    return root

@@ -3,14 +3,82 @@
 The bridge works on *snapshot* events (``object: "event"``, the object under
 ``data.object``). Thin events (``object: "v2.core.event"``) carry only ids and would
 need an API call per event; they are refused with a clear reason.
+
+A signed event is genuine, not necessarily usable: its ids become DynamoDB keys, its
+text goes into SQS messages. What those stores cannot hold is recognised here, once,
+for the intake and the classifier alike.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from stripe_everflow.domain.errors import NotStripeEventError
 from stripe_everflow.domain.messages import StripeEventSummary
+
+# Stripe ids are letters, digits and underscores (``in_1Q…``, ``cs_test_a1…``), at most
+# 255 characters. Bounded so that every key built from one stays far below DynamoDB's
+# 2048-byte partition and 1024-byte sort key limits; never holding the "#" that
+# separates the parts of a key.
+MAX_STRIPE_ID_LENGTH = 255
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# Snapshot event types: "invoice.paid", "checkout.session.async_payment_succeeded", …
+_EVENT_TYPE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)+")
+MAX_EVENT_TYPE_LENGTH = 128
+# Stripe's deepest object (an invoice) sits 11 levels deep in its event; DynamoDB
+# refuses maps nested deeper than 32.
+MAX_NESTING = 32
+
+NESTING_TOO_DEEP = "nesting_too_deep"
+INVALID_UNICODE = "invalid_unicode"
+
+
+def is_stripe_id(value: Any) -> bool:
+    """True for a string that can be a Stripe object id (and so a key part)."""
+    return isinstance(value, str) and _STRIPE_ID.fullmatch(value) is not None
+
+
+def _queueable(text: str) -> bool:
+    """True when SQS and DynamoDB can carry ``text``: no lone surrogate (no UTF-8 form)
+    and neither U+FFFE nor U+FFFF (outside the characters SQS accepts)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\ufffe" not in text and "\uffff" not in text
+
+
+def event_shape_problem(value: Any) -> str | None:
+    """Why a JSON value cannot travel through the bridge, or None when it can.
+
+    ``"nesting_too_deep"`` beyond MAX_NESTING levels of objects and lists;
+    ``"invalid_unicode"`` when a key or string holds a lone surrogate (what a JSON
+    ``\\ud800`` escape decodes to) or a character SQS refuses. Walks the value without
+    recursion, so no depth can exhaust the stack. Never raises.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if not _queueable(node):
+                return INVALID_UNICODE
+            continue
+        if isinstance(node, dict):
+            children: Any = node.values()
+            for name in node:
+                if isinstance(name, str) and not _queueable(name):
+                    return INVALID_UNICODE
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth >= MAX_NESTING:
+            return NESTING_TOO_DEEP
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def read_event_summary(event: Any) -> StripeEventSummary:
@@ -28,9 +96,15 @@ def read_event_summary(event: Any) -> StripeEventSummary:
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id.startswith("evt_"):
         raise NotStripeEventError("the event has no evt_ id")
+    if not is_stripe_id(event_id):
+        raise NotStripeEventError(
+            f"the event id is not a Stripe id (letters, digits, _; {MAX_STRIPE_ID_LENGTH} at most)"
+        )
     event_type = event.get("type")
     if not isinstance(event_type, str) or not event_type:
         raise NotStripeEventError("the event has no type")
+    if len(event_type) > MAX_EVENT_TYPE_LENGTH or not _EVENT_TYPE.fullmatch(event_type):
+        raise NotStripeEventError("the event type is not a Stripe event type")
     livemode = event.get("livemode")
     if not isinstance(livemode, bool):
         raise NotStripeEventError("the event has no livemode flag")

@@ -53,7 +53,8 @@ def parse_signature_header(header: str | None) -> tuple[int, list[bytes]]:
                 )
             timestamp = int(value)
         elif key == SIGNATURE_SCHEME:
-            signatures.append(value.encode("utf-8", "surrogateescape"))
+            # Only hex can match; anything else is kept as bytes that never will.
+            signatures.append(value.encode("utf-8", "surrogatepass"))
     if timestamp is None:
         raise SignatureHeaderMalformedError("the Stripe-Signature header has no timestamp (t=)")
     if not signatures:

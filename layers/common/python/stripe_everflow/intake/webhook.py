@@ -2,7 +2,12 @@
 
 Order of checks (each refusal queues nothing):
 size → account → signature (every active secret) → JSON → Stripe event → livemode →
-allow-list → send to PaymentEventsQueue. Only a completed send is "accepted".
+allow-list → shape (what the queue can carry) → send to PaymentEventsQueue. Only a
+completed send is "accepted".
+
+A genuine event the queue cannot carry (nested beyond any Stripe object, or holding
+text with no UTF-8 form) is acknowledged as "ignored" with its reason: answering 4xx
+or 5xx to a signed event only makes Stripe send it again for three days.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from stripe_everflow.domain.errors import (
 )
 from stripe_everflow.domain.messages import PaymentEventMessage
 from stripe_everflow.domain.secret import ACCOUNT_NAME_PATTERN, CachedSecret, StripeAccount
-from stripe_everflow.domain.stripe_events import read_event_summary
+from stripe_everflow.domain.stripe_events import event_shape_problem, read_event_summary
 from stripe_everflow.intake.signature import verify_signature
 from stripe_everflow.ports import MessageSender
 
@@ -118,6 +123,9 @@ def accept_stripe_webhook(
         return IntakeOutcome("ignored", summary.id, summary.type, reason="livemode_mismatch")
     if not settings.allows(summary.type):
         return IntakeOutcome("ignored", summary.id, summary.type, reason="event_type_not_handled")
+    problem = event_shape_problem(event)
+    if problem:
+        return IntakeOutcome("ignored", summary.id, summary.type, reason=problem)
     if not settings.keep_plain_emails:
         event = redact_emails(event, _email_hash_key(secret))
     message = PaymentEventMessage(
