@@ -290,6 +290,10 @@ def test_settings_are_immutable_and_built_by_position_or_name() -> None:
         settings.max_body_bytes = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
         WebhookSettings("bridge")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="secret_name"):
+        WebhookSettings("bridge", "https://queue", secret_name="other")  # type: ignore[misc]
+    with pytest.raises(TypeError, match="max_body"):
+        WebhookSettings("bridge", "https://queue", max_body=1)  # type: ignore[call-arg]
 
 
 def test_secret_with_accounts_parses() -> None:

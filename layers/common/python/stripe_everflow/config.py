@@ -155,7 +155,10 @@ class Settings:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if len(args) > len(self._fields):
             raise TypeError(f"{type(self).__name__} takes {len(self._fields)} fields")
-        kwargs |= {name: value for (name, _), value in zip(self._fields, args, strict=False)}
+        given = {name: value for (name, _), value in zip(self._fields, args, strict=False)}
+        if twice := given.keys() & kwargs.keys():
+            raise TypeError(f"{type(self).__name__} got {', '.join(twice)} twice")
+        kwargs |= given
         for name, variable in self._fields:
             if (value := kwargs.pop(name, variable.default)) is _REQUIRED:
                 raise TypeError(f"{type(self).__name__} needs {name}")
