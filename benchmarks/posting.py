@@ -118,22 +118,21 @@ class MemoryLedger:
         self.entries: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def begin(self, job: dict[str, Any], attempt_id: str, now: int, lease_seconds: int) -> str:
+    def begin(self, job: Any, attempt_id: str, now: int, lease_seconds: int) -> str:
         with self._lock:
-            if job["job_key"] in self.entries:
+            if job.job_key in self.entries:
                 return "done"
-            self.entries[job["job_key"]] = "sending"
+            self.entries[job.job_key] = "sending"
             return "go"
 
     def finish(self, job_key: str, attempt_id: str, status: str, now: int, facts: Any) -> None:
         with self._lock:
             self.entries[job_key] = status
 
-    def release(self, job_key: str, attempt_id: str, now: int, facts: Any) -> None:
+    def release(
+        self, job_key: str, attempt_id: str, now: int, facts: Any, maybe_sent: bool = False
+    ) -> None:
         self.finish(job_key, attempt_id, "retryable", now, facts)
-
-    def link_objects(self, job: dict[str, Any]) -> None:
-        return
 
 
 def _run_batches(app: Any, dependencies: Any, everflow_url: str, first: int) -> dict[str, Any]:

@@ -295,8 +295,8 @@ def test_everflow_calls_reuse_connections(poster: Poster, everflow: EverflowStan
 
 def _crash_after_everflow_answered(poster: Poster, one: str) -> None:
     """An attempt that took the job and reached Everflow, then died before recording."""
-    job_dict = json.loads(one)
-    assert poster.deps.poster.ledger.begin(job_dict, "crashed-attempt", 1_000, 60) == "go"
+    taken = PostbackJob.from_json(one)
+    assert poster.deps.poster.ledger.begin(taken, "crashed-attempt", 1_000, 60) == "go"
     client = poster.deps.poster.client
     client.get(
         poster.everflow.url,

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from stripe_everflow.domain.undo import net_amount, plan, refund_is_full, refunded_minor
+from stripe_everflow.domain.jobs import PostbackJob, StripeRefs
+from stripe_everflow.domain.undo import (
+    dispute_outcome_key,
+    net_amount,
+    plan,
+    refund_is_full,
+    refunded_minor,
+)
 from stripe_everflow_cli.report import build_report, in_period
 
 
@@ -30,13 +37,28 @@ def test_net_amount_keeps_what_the_charge_kept(
     assert net_amount(conversion, currency, charge, refunded) == Decimal(expected)
 
 
+def undo_job(action: str, **fields: Any) -> PostbackJob:
+    return PostbackJob(f"{action}:default:x", action, "default", False, **fields)  # type: ignore[arg-type]
+
+
+def refund(refunded: str, charge: str = "49.00", currency: str = "USD") -> PostbackJob:
+    return undo_job(
+        "refund",
+        amount_refunded=Decimal(refunded),
+        charge_amount=Decimal(charge),
+        currency=currency,
+    )
+
+
 def test_full_refund_is_refunded_at_least_the_charge() -> None:
-    assert refund_is_full({"amount_refunded": "49.00", "charge_amount": "49.00"})
-    assert not refund_is_full({"amount_refunded": "48.99", "charge_amount": "49.00"})
-    assert refunded_minor({"amount_refunded": "1.225", "currency": "KWD"}) == 1225
+    assert refund_is_full(refund("49.00"))
+    assert not refund_is_full(refund("48.99"))
+    assert not refund_is_full(undo_job("refund"))
+    assert refunded_minor(refund("1.225", "4.900", "KWD")) == 1225
+    assert refunded_minor(undo_job("refund")) == 0
 
 
-def _plan(job: dict[str, Any], conversion: dict[str, Any] | None = None, **kw: Any) -> str:
+def _plan(job: PostbackJob, conversion: dict[str, Any] | None = None, **kw: Any) -> str:
     settings = {
         "partial_policy": "adjust",
         "fallback": "record-only",
@@ -46,8 +68,8 @@ def _plan(job: dict[str, Any], conversion: dict[str, Any] | None = None, **kw: A
     return plan(job, conversion=conversion or {}, **(settings | kw))
 
 
-PARTIAL = {"action": "refund", "amount_refunded": "10.00", "charge_amount": "49.00"}
-FULL = {"action": "refund", "amount_refunded": "49.00", "charge_amount": "49.00"}
+PARTIAL = refund("10.00")
+FULL = refund("49.00")
 
 
 @pytest.mark.parametrize(
@@ -60,18 +82,25 @@ FULL = {"action": "refund", "amount_refunded": "49.00", "charge_amount": "49.00"
         (PARTIAL, {"has_api_key": False, "fallback": "reverse"}, "reverse"),
         (PARTIAL, {"partial_policy": "reverse"}, "reverse"),
         (PARTIAL, {"partial_policy": "record-only"}, "record"),
-        ({"action": "dispute_opened"}, {}, "reverse"),
-        ({"action": "dispute_opened"}, {"dispute_policy": "on-lost"}, "record"),
+        (undo_job("dispute_opened"), {}, "reverse"),
+        (undo_job("dispute_opened"), {"dispute_policy": "on-lost"}, "record"),
     ],
 )
 def test_plan_follows_the_policies(
-    job: dict[str, Any], settings: dict[str, Any], expected: str
+    job: PostbackJob, settings: dict[str, Any], expected: str
 ) -> None:
     assert _plan(job, **settings) == expected
 
 
+def test_a_dispute_opened_after_its_close_or_a_refund_changes_nothing() -> None:
+    opened = undo_job("dispute_opened", stripe=StripeRefs(dispute_id="dp_1"))
+    assert dispute_outcome_key(opened) == "dispute_dp_1_outcome"
+    assert _plan(opened, {"dispute_dp_1_outcome": "won"}) == "record"
+    assert _plan(opened, {"everflow_state": "reversed"}) == "record"
+
+
 def test_dispute_outcomes_depend_on_what_was_done_at_creation() -> None:
-    won, lost = ({"action": "dispute_closed", "dispute_status": s} for s in ("won", "lost"))
+    won, lost = (undo_job("dispute_closed", dispute_status=s) for s in ("won", "lost"))
     reversed_ = {"reversed_by": "dispute_opened:default:dp_1"}
     assert _plan(won, reversed_) == "restore"
     assert _plan(won, {}) == "record"

@@ -14,16 +14,26 @@ Schema ``stripe-event/1`` (JSON)::
 
 Message attributes ``event_id``, ``event_type`` and ``account`` repeat those fields
 so an operator can read a DLQ without parsing bodies.
+
+One model, ``IncomingEvent``, writes (``to_json``) and reads (``from_json``) the
+contract; the intake's ``PaymentEventMessage`` and a replay are written through it.
+Versions: ``stripe-event/<major>[.<minor>]``; a minor version only adds optional
+fields, so any ``stripe-event/1.N`` is read (unknown fields ignored); another major
+is a ``MalformedMessageError``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 PAYMENT_EVENT_SCHEMA = "stripe-event/1"
+_SCHEMA = re.compile(r"stripe-event/(\d+)(?:\.\d+)?")
+_READ_MAJOR = "1"
 
 
 @dataclass(frozen=True)
@@ -53,17 +63,7 @@ class PaymentEventMessage:
         return str(self.event["type"])
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "schema": PAYMENT_EVENT_SCHEMA,
-                "source": self.source,
-                "account": self.account,
-                "received_at": self.received_at,
-                "event": self.event,
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        return IncomingEvent(self.account, self.source, self.event, self.received_at).to_json()
 
     def attributes(self) -> dict[str, str]:
         return {"event_id": self.event_id, "event_type": self.event_type, "account": self.account}
@@ -88,54 +88,83 @@ class IncomingEvent:
     def event_id(self) -> str:
         return str(self.event["id"])
 
+    def to_json(self) -> str:
+        """The ``stripe-event/1`` message (``replayed_at``/``replay_id`` only on a replay)."""
+        document: dict[str, Any] = {
+            "schema": PAYMENT_EVENT_SCHEMA,
+            "source": self.source,
+            "account": self.account,
+            "received_at": self.received_at,
+        }
+        if self.replayed_at is not None:
+            document["replayed_at"] = self.replayed_at
+        if self.replay_id is not None:
+            document["replay_id"] = self.replay_id
+        document["event"] = self.event
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
     def replay(self, now: int) -> str:
         """The message that sends this event through the matcher again (a parked payment)."""
-        return json.dumps(
-            {
-                "schema": PAYMENT_EVENT_SCHEMA,
-                "source": self.source,
-                "account": self.account,
-                "received_at": self.received_at,
-                "replayed_at": now,
-                "replay_id": uuid.uuid4().hex,
-                "event": self.event,
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
+        return dataclasses.replace(self, replayed_at=now, replay_id=uuid.uuid4().hex).to_json()
+
+    @classmethod
+    def from_json(cls, body: str | bytes, *, eventbridge_account: str) -> IncomingEvent:
+        """Read a PaymentEventsQueue message: the intake's ``stripe-event/1`` (any 1.N)
+        or an Amazon EventBridge envelope from Stripe's event destination (event under
+        ``detail``, for ``eventbridge_account``).
+
+        Raises MalformedMessageError."""
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise MalformedMessageError("the message is not JSON") from None
+        if not isinstance(document, dict):
+            raise MalformedMessageError("the message is not a JSON object")
+        schema = document.get("schema")
+        if schema is not None:
+            return cls._of_intake(document, schema)
+        source = document.get("source")
+        if (
+            isinstance(source, str)
+            and source.startswith("aws.partner/stripe.com")
+            and isinstance(document.get("detail"), dict)
+        ):
+            return cls(account=eventbridge_account, source="eventbridge", event=document["detail"])
+        raise MalformedMessageError(
+            "neither a stripe-event/1 message nor a Stripe EventBridge event"
         )
 
-
-def read_incoming_event(body: str, *, eventbridge_account: str) -> IncomingEvent:
-    """Read a PaymentEventsQueue message: the intake's ``stripe-event/1`` or an Amazon
-    EventBridge envelope from Stripe's event destination (event under ``detail``).
-
-    Raises MalformedMessageError.
-    """
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise MalformedMessageError("the message is not JSON") from None
-    if not isinstance(document, dict):
-        raise MalformedMessageError("the message is not a JSON object")
-    if document.get("schema") == PAYMENT_EVENT_SCHEMA:
+    @classmethod
+    def _of_intake(cls, document: dict[str, Any], schema: Any) -> IncomingEvent:
+        version = _SCHEMA.fullmatch(schema) if isinstance(schema, str) else None
+        if version is None or version.group(1) != _READ_MAJOR:
+            raise MalformedMessageError(
+                f"schema {schema!r} is not read here (only {PAYMENT_EVENT_SCHEMA})"
+            )
         event, account = document.get("event"), document.get("account")
         if not isinstance(event, dict) or not isinstance(account, str):
             raise MalformedMessageError("stripe-event/1 message without event or account")
-        return IncomingEvent(
+        source = document.get("source", "webhook")
+        replay_id = document.get("replay_id")
+        if not isinstance(source, str) or not (replay_id is None or isinstance(replay_id, str)):
+            raise MalformedMessageError("stripe-event/1 message with a malformed source or replay")
+        return cls(
             account=account,
-            source=str(document.get("source", "webhook")),
+            source=source,
             event=event,
-            received_at=document.get("received_at"),
-            replayed_at=document.get("replayed_at"),
-            replay_id=document.get("replay_id"),
+            received_at=_seconds(document, "received_at"),
+            replayed_at=_seconds(document, "replayed_at"),
+            replay_id=replay_id,
         )
-    source = document.get("source")
-    if (
-        isinstance(source, str)
-        and source.startswith("aws.partner/stripe.com")
-        and isinstance(document.get("detail"), dict)
-    ):
-        return IncomingEvent(
-            account=eventbridge_account, source="eventbridge", event=document["detail"]
-        )
-    raise MalformedMessageError("neither a stripe-event/1 message nor a Stripe EventBridge event")
+
+
+def _seconds(document: dict[str, Any], name: str) -> int | None:
+    value = document.get(name)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise MalformedMessageError(f"stripe-event/1 message whose {name} is not unix seconds")
+
+
+def read_incoming_event(body: str, *, eventbridge_account: str) -> IncomingEvent:
+    """``IncomingEvent.from_json``. Raises MalformedMessageError."""
+    return IncomingEvent.from_json(body, eventbridge_account=eventbridge_account)

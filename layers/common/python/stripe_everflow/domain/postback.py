@@ -22,6 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from stripe_everflow.domain.errors import ConfigurationError
+from stripe_everflow.domain.jobs import EmailTarget, PostbackJob
 
 Outcome = Literal["posted", "rejected", "retryable", "permanent"]
 MAX_RECORDED_BODY = 2000
@@ -63,14 +64,14 @@ class PostbackSettings:
     rules: Sequence[TargetRule] = ()
     adv_params: Mapping[str, str] = field(default_factory=dict)
 
-    def target_for(self, job: Mapping[str, Any]) -> EventTarget:
+    def target_for(self, job: PostbackJob) -> EventTarget:
         """The rule matching one of the job's prices (then products), else the default."""
-        stripe = job.get("stripe", {})
-        ids = list(stripe.get("price_ids") or []) + list(stripe.get("product_ids") or [])
-        for wanted in ids:
+        if not self.rules:
+            return self.default_target
+        for wanted in (*job.stripe.price_ids, *job.stripe.product_ids):
             for rule in self.rules:
                 if rule.price_or_product == wanted:
-                    chosen = rule.rebill if job.get("kind") == "rebill" else rule.initial
+                    chosen = rule.rebill if job.kind == "rebill" else rule.initial
                     if chosen is not None:
                         return chosen
         return self.default_target
@@ -131,56 +132,54 @@ def parse_adv_params(text: str) -> dict[str, str]:
     return mapping
 
 
-def _adv_value(job: Mapping[str, Any], source: str) -> str | None:
-    stripe = job.get("stripe", {})
+def _adv_value(job: PostbackJob, source: str) -> str | None:
+    stripe = job.stripe
     value: Any
     if source in ("kind", "account"):
-        value = job.get(source)
+        value = getattr(job, source)
     elif source == "price_id":
-        value = (stripe.get("price_ids") or [None])[0]
+        value = stripe.price_ids[0] if stripe.price_ids else None
     elif source == "product_id":
-        value = (stripe.get("product_ids") or [None])[0]
+        value = stripe.product_ids[0] if stripe.product_ids else None
     else:
-        value = stripe.get(source)
+        value = getattr(stripe, source)
     return str(value) if value else None
 
 
-def order_id_of(job: Mapping[str, Any]) -> str | None:
-    """The Stripe id Everflow stores as order_id: the invoice, else the intent, else the charge."""
-    stripe = job.get("stripe", {})
-    order_id = (
-        stripe.get("invoice_id") or stripe.get("payment_intent_id") or stripe.get("charge_id")
-    )
-    return str(order_id) if order_id else None
-
-
 def conversion_params(
-    job: Mapping[str, Any], settings: PostbackSettings, verification_token: str | None
+    job: PostbackJob,
+    settings: PostbackSettings,
+    verification_token: str | None,
+    event: EventTarget | None = None,
 ) -> list[tuple[str, str]]:
-    """The query of a conversion postback for a ``postback-job/1`` conversion."""
-    target = job.get("target") or {}
-    event = settings.target_for(job)
+    """The query of a conversion postback for a conversion job (with a click or email
+    target), to ``event`` (default: ``settings.target_for(job)``)."""
+    target = job.target
+    if event is None:
+        event = settings.target_for(job)
     params: list[tuple[str, str]] = [("nid", settings.network_id)]
-    if target.get("mode") == "email":
+    if isinstance(target, EmailTarget):
         # Everflow's email attribution: the partner owning the email gets the credit.
-        params.append(("oid", event.offer_id or target.get("offer_id") or ""))
-        params.append(("email", str(target["email"])))
+        params.append(("oid", event.offer_id or ""))
+        params.append(("email", target.email))
+    elif target is not None:
+        params.append(("transaction_id", target.transaction_id))
     else:
-        params.append(("transaction_id", str(target["transaction_id"])))
+        raise ValueError("a conversion postback needs a click or email target")
     if event.advertiser_event_id:
         params.append(("adv_event_id", event.advertiser_event_id))
     elif event.event_id:
         params.append(("event_id", event.event_id))
-    if job.get("amount") is not None:
-        params.append(("amount", str(job["amount"])))
-    if job.get("currency"):
-        params.append(("currency", str(job["currency"])))
-    order_id = order_id_of(job)
+    if job.amount is not None:
+        params.append(("amount", format(job.amount, "f")))
+    if job.currency:
+        params.append(("currency", job.currency))
+    order_id = job.order_id
     if order_id:
         params.append(("order_id", order_id))
-    promotion = job.get("stripe", {}).get("promotion_code")
+    promotion = job.stripe.promotion_code
     if promotion:
-        params.append(("coupon_code", str(promotion)))
+        params.append(("coupon_code", promotion))
     for name in sorted(settings.adv_params):
         value = _adv_value(job, settings.adv_params[name])
         if value:

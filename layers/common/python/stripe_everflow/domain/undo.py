@@ -24,12 +24,16 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from stripe_everflow.domain.jobs import PostbackJob
 from stripe_everflow.domain.money import currency_exponent
 
-FULL = "full"
 
-
-def net_amount(conversion_amount: str, currency: str, charge_amount: str, refunded: str) -> Decimal:
+def net_amount(
+    conversion_amount: Decimal | str,
+    currency: str,
+    charge_amount: Decimal | str,
+    refunded: Decimal | str,
+) -> Decimal:
     """The conversion's amount after refunds, in proportion to what the charge kept."""
     paid, charge, back = Decimal(conversion_amount), Decimal(charge_amount), Decimal(refunded)
     if charge <= 0:
@@ -39,19 +43,19 @@ def net_amount(conversion_amount: str, currency: str, charge_amount: str, refund
     return (paid * kept).quantize(step, rounding=ROUND_HALF_UP)
 
 
-def refund_is_full(job: Mapping[str, Any]) -> bool:
-    refunded, charge = job.get("amount_refunded"), job.get("charge_amount")
-    return refunded is not None and charge is not None and Decimal(refunded) >= Decimal(charge)
+def refund_is_full(job: PostbackJob) -> bool:
+    refunded, charge = job.amount_refunded, job.charge_amount
+    return refunded is not None and charge is not None and refunded >= charge
 
 
-def refunded_minor(job: Mapping[str, Any]) -> int:
+def refunded_minor(job: PostbackJob) -> int:
     """The cumulative refunded amount in minor units (for ordering refund states)."""
-    amount = Decimal(job.get("amount_refunded") or 0)
-    return int(amount.scaleb(currency_exponent(str(job.get("currency") or "USD"))))
+    amount = job.amount_refunded or Decimal(0)
+    return int(amount.scaleb(currency_exponent(job.currency or "USD")))
 
 
 def plan(
-    job: Mapping[str, Any],
+    job: PostbackJob,
     *,
     partial_policy: str,
     fallback: str,
@@ -61,7 +65,7 @@ def plan(
 ) -> str:
     """What to do for one refund or dispute job: ``reverse``, ``adjust``, ``restore``
     or ``record`` (ledger only)."""
-    action = job["action"]
+    action = job.action
     if action == "refund":
         if refund_is_full(job):
             return "reverse"
@@ -75,7 +79,7 @@ def plan(
         if conversion.get("everflow_state") == "reversed":
             return "record"  # already reversed (refunded): nothing for a win to restore
         return "reverse" if dispute_policy == "on-created" else "record"
-    status = job.get("dispute_status")
+    status = job.dispute_status
     reversed_by = str(conversion.get("reversed_by") or "")
     if status == "won":
         # Approve again only what this dispute reversed, never a refunded conversion.
@@ -85,6 +89,6 @@ def plan(
     return "record"
 
 
-def dispute_outcome_key(job: Mapping[str, Any]) -> str:
+def dispute_outcome_key(job: PostbackJob) -> str:
     """The conversion's ledger attribute that remembers how a dispute ended."""
-    return f"dispute_{(job.get('stripe') or {}).get('dispute_id')}_outcome"
+    return f"dispute_{job.stripe.dispute_id}_outcome"

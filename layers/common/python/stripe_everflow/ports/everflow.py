@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from stripe_everflow.domain.jobs import PostbackJob
 from stripe_everflow.domain.ledger import Begin, LedgerEntry
 from stripe_everflow.domain.postback import PostbackResult, RecordedConversion
 
@@ -13,9 +14,7 @@ class Ledger(Protocol):
     """LedgerTable: one entry per job, moved through states by conditional writes."""
 
     def get(self, job_key: str) -> LedgerEntry | None: ...
-    def begin(
-        self, job: Mapping[str, Any], attempt_id: str, now: int, lease_seconds: int
-    ) -> Begin: ...
+    def begin(self, job: PostbackJob, attempt_id: str, now: int, lease_seconds: int) -> Begin: ...
     def finish(
         self, job_key: str, attempt_id: str, status: str, now: int, facts: Mapping[str, Any]
     ) -> None: ...

@@ -19,16 +19,18 @@ order id, and records that instead of sending again; without one (or for base
 conversions, which that lookup does not list) it sends again, and that one call may
 be a duplicate.
 
-Refund and dispute jobs (``_undo``) follow ``stripe_everflow.undo``.
+Refund and dispute jobs (``_undo``) follow ``stripe_everflow.domain.undo``. Jobs are
+read once, as ``PostbackJob`` (``domain.jobs``), the contract the matcher writes.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from stripe_everflow.config import PostSettings
@@ -38,15 +40,12 @@ from stripe_everflow.domain.errors import (
     EverflowApiError,
     EverflowRetryableError,
     JobBusyError,
-    MalformedJobError,
-    UnsupportedJobError,
 )
-from stripe_everflow.domain.jobs import POSTBACK_JOB_SCHEMA
+from stripe_everflow.domain.jobs import UNDO_ACTIONS, PostbackJob
 from stripe_everflow.domain.postback import (
     EventTarget,
     PostbackSettings,
     conversion_params,
-    order_id_of,
     parse_adv_params,
     parse_target_rules,
     redact_url,
@@ -85,19 +84,6 @@ class PostOutcome:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def read_job(body: str) -> dict[str, Any]:
-    try:
-        job = json.loads(body)
-    except ValueError:
-        raise MalformedJobError("the job is not JSON") from None
-    if not isinstance(job, dict) or job.get("schema") != POSTBACK_JOB_SCHEMA:
-        raise MalformedJobError(f"not a {POSTBACK_JOB_SCHEMA} job")
-    for name in ("job_key", "action", "account"):
-        if not isinstance(job.get(name), str):
-            raise MalformedJobError(f"the job has no {name}")
-    return job
-
-
 @dataclass
 class Poster:
     settings: PostSettings
@@ -109,59 +95,68 @@ class Poster:
     network_api: NetworkApi | None = None
     rate_limiter: RateLimiter | None = None
     clock: Callable[[], float] = time.time
+    # Attempt ids fence the ledger's writes: a random id per worker and a counter
+    # (thread-safe), not a uuid4 per attempt (a system call each).
+    _worker: str = field(default_factory=lambda: uuid.uuid4().hex, init=False, repr=False)
+    _attempts: itertools.count[int] = field(default_factory=itertools.count, init=False, repr=False)
 
-    def _already_recorded(self, job: dict[str, Any]) -> str | None:
+    def _attempt_id(self) -> str:
+        return f"{self._worker}-{next(self._attempts)}"
+
+    def _already_recorded(self, job: PostbackJob) -> str | None:
         """The conversion id Everflow holds for this job, if the API can tell."""
         api_key = self.secret.get().everflow_api_key
-        transaction_id = (job.get("target") or {}).get("transaction_id")
+        transaction_id = job.transaction_id
         if self.network_api is None or not api_key or not transaction_id:
             return None
-        order_id = order_id_of(job)
+        order_id = job.order_id
         for conversion in self.network_api.events_of_transaction(api_key, transaction_id):
             if order_id and conversion.order_id == order_id:
                 return conversion.conversion_id
         return None
 
     def post(self, body: str) -> PostOutcome:
-        """Send one job. Raises JobError subclasses (the record fails and is retried)."""
-        job = read_job(body)
-        if job["action"] in ("refund", "dispute_opened", "dispute_closed"):
+        """Read and send one PostbackQueue message. Raises JobError subclasses (the
+        record fails and is retried), MalformedJobError for a message that is not a job."""
+        return self.post_job(PostbackJob.from_json(body), body)
+
+    def post_job(self, job: PostbackJob, body: str) -> PostOutcome:
+        """Send one job read from ``body`` (the message, sent as is to PostbackDLQ when
+        Everflow refuses it for good). Raises JobError subclasses (retried)."""
+        if job.action in UNDO_ACTIONS:
             return self._undo(job, body)
-        if job["action"] != "conversion":
-            raise UnsupportedJobError(f"{job['action']} jobs are not posted")
-        target = job.get("target") or {}
-        if target.get("mode") not in ("click", "email"):
-            raise MalformedJobError("a conversion job needs a click or email target")
-        attempt = uuid.uuid4().hex
+        key = job.job_key
+        attempt = self._attempt_id()
         now = int(self.clock())
         began = self.ledger.begin(job, attempt, now, self.settings.lease_seconds)
         if began == "done":
-            return PostOutcome("duplicate", job["job_key"])
+            return PostOutcome("duplicate", key)
         if began == "busy":
-            raise JobBusyError(f"{job['job_key']} is being sent by another worker")
+            raise JobBusyError(f"{key} is being sent by another worker")
         if began == "resume":
             try:
                 known = self._already_recorded(job)
             except EverflowApiError:
-                self.ledger.release(job["job_key"], attempt, now, {"last_error": "lookup failed"})
+                self.ledger.release(key, attempt, now, {"last_error": "lookup failed"})
                 raise
             if known:
                 self.ledger.finish(
-                    job["job_key"],
+                    key,
                     attempt,
                     "posted",
                     now,
                     {"conversion_id": known, "posted_at": now, "recovered_by": "network_api"},
                 )
-                return PostOutcome("posted", job["job_key"], None, known)
+                return PostOutcome("posted", key, None, known)
         token = self.secret.get().everflow_verification_token
         event_target = self.postback.target_for(job)
         try:
             url, result = self.client.get(
-                self.postback.base_url, conversion_params(job, self.postback, token)
+                self.postback.base_url,
+                conversion_params(job, self.postback, token, event_target),
             )
         except Exception:
-            self.ledger.release(job["job_key"], attempt, int(self.clock()), {"last_error": "crash"})
+            self.ledger.release(key, attempt, int(self.clock()), {"last_error": "crash"})
             raise
         facts = {
             "is_event": bool(event_target.event_id or event_target.advertiser_event_id),
@@ -176,37 +171,33 @@ class Poster:
             # A timeout or a 5xx may hide a recorded conversion; a 429 or a refused
             # connection means Everflow did not take it.
             maybe_sent = (result.status or 0) >= 500 or (result.error or "").startswith("timeout")
-            self.ledger.release(job["job_key"], attempt, done_at, facts, maybe_sent=maybe_sent)
+            self.ledger.release(key, attempt, done_at, facts, maybe_sent=maybe_sent)
             raise EverflowRetryableError(
                 f"Everflow answered {result.status or result.error}: retried by SQS"
             )
         if result.outcome == "posted":
-            self.ledger.finish(
-                job["job_key"], attempt, "posted", done_at, facts | {"posted_at": done_at}
-            )
+            self.ledger.finish(key, attempt, "posted", done_at, facts | {"posted_at": done_at})
         elif result.outcome == "rejected":
-            self.ledger.finish(job["job_key"], attempt, "rejected", done_at, facts)
+            self.ledger.finish(key, attempt, "rejected", done_at, facts)
         else:
             reason = f"Everflow answered {result.status}"
-            self.ledger.finish(
-                job["job_key"], attempt, "failed", done_at, facts | {"failure_reason": reason}
-            )
-            self.dead_letters.send(body, {"job_key": job["job_key"], "failure_reason": reason})
+            self.ledger.finish(key, attempt, "failed", done_at, facts | {"failure_reason": reason})
+            self.dead_letters.send(body, {"job_key": key, "failure_reason": reason})
         status = {"posted": "posted", "rejected": "rejected"}.get(result.outcome, "failed")
-        return PostOutcome(status, job["job_key"], result.status, result.conversion_id)
+        return PostOutcome(status, key, result.status, result.conversion_id)
 
     # ------------------------------------------------------------ refunds, disputes
 
-    def _undo(self, job: dict[str, Any], body: str) -> PostOutcome:
+    def _undo(self, job: PostbackJob, body: str) -> PostOutcome:
         """Reverse, adjust or restore the conversion a refund/dispute job names."""
-        key = job["job_key"]
-        attempt, now = uuid.uuid4().hex, int(self.clock())
+        key = job.job_key
+        attempt, now = self._attempt_id(), int(self.clock())
         began = self.ledger.begin(job, attempt, now, self.settings.lease_seconds)
         if began == "done":
             return PostOutcome("duplicate", key)
         if began == "busy":
             raise JobBusyError(f"{key} is being sent by another worker")
-        conversion_key = job.get("conversion_job_key")
+        conversion_key = job.conversion_job_key
         if not conversion_key:
             self.ledger.finish(key, attempt, "not_ours", now, {"everflow_action": "none"})
             return PostOutcome("not_ours", key)
@@ -220,7 +211,7 @@ class Poster:
                 key, attempt, "nothing_to_undo", now, {"conversion_status": conversion.status}
             )
             return PostOutcome("nothing_to_undo", key)
-        if job["action"] == "refund" and not self.ledger.raise_refunded(
+        if job.action == "refund" and not self.ledger.raise_refunded(
             conversion_key, undo.refunded_minor(job)
         ):
             self.ledger.finish(key, attempt, "superseded", now, {"everflow_action": "none"})
@@ -265,24 +256,26 @@ class Poster:
         return PostOutcome(status, key, facts.get("http_status"))
 
     def _conversion_state(
-        self, step: str, job: dict[str, Any], facts: dict[str, Any]
+        self, step: str, job: PostbackJob, facts: dict[str, Any]
     ) -> dict[str, Any]:
         state: dict[str, Any] = {}
-        if job["action"] == "dispute_closed":
-            state[undo.dispute_outcome_key(job)] = job.get("dispute_status")
+        if job.action == "dispute_closed":
+            state[undo.dispute_outcome_key(job)] = job.dispute_status
         if step == "reverse":
-            state |= {"everflow_state": "reversed", "reversed_by": job["job_key"]}
+            state |= {"everflow_state": "reversed", "reversed_by": job.job_key}
         elif step == "adjust":
             state |= {"everflow_state": "adjusted", "sale_amount": facts.get("sale_amount")}
         elif step == "restore":
             state |= {
                 "everflow_state": "approved",
                 "reversed_by": "",
-                "restored_by": job["job_key"],
+                "restored_by": job.job_key,
             }
         return state
 
-    def _conversion_id(self, conversion: Mapping[str, Any], api_key: str | None) -> str | None:
+    def _conversion_id(
+        self, conversion: Mapping[str, Any], order_id: str | None, api_key: str | None
+    ) -> str | None:
         if conversion.get("conversion_id"):
             return str(conversion["conversion_id"])
         if not api_key or self.network_api is None or not conversion.get("transaction_id"):
@@ -291,9 +284,7 @@ class Poster:
         for recorded in self.network_api.events_of_transaction(
             api_key, str(conversion["transaction_id"])
         ):
-            if recorded.order_id and recorded.order_id == order_id_of(
-                json.loads(conversion["job"])
-            ):
+            if recorded.order_id and recorded.order_id == order_id:
                 return recorded.conversion_id
         return None
 
@@ -304,7 +295,7 @@ class Poster:
     def _apply(
         self,
         step: str,
-        job: dict[str, Any],
+        job: PostbackJob,
         conversion: Mapping[str, Any],
         api_key: str | None,
         token: str | None,
@@ -314,12 +305,11 @@ class Poster:
         Raises EverflowRetryableError / EverflowApiError for retryable failures."""
         if step == "record":
             return {}
-        conversion_job = json.loads(conversion["job"])
-        conversion_id = self._conversion_id(conversion, api_key)
+        # The conversion's own job, as the ledger keeps it: its order id is Everflow's.
+        order_id = PostbackJob.from_json(str(conversion["job"])).order_id
+        conversion_id = self._conversion_id(conversion, order_id, api_key)
         if step == "reverse":
-            params = reversal_params(
-                self.settings.network_id, conversion_id, order_id_of(conversion_job), token
-            )
+            params = reversal_params(self.settings.network_id, conversion_id, order_id, token)
             url, result = self.client.get(self.postback.base_url, params, path="/reversal")
             facts: dict[str, Any] = {
                 "sent_url": redact_url(url, token),
@@ -339,8 +329,8 @@ class Poster:
             amount = undo.net_amount(
                 str(conversion["amount"]),
                 str(conversion["currency"]),
-                str(job["charge_amount"]),
-                str(job["amount_refunded"]),
+                job.charge_amount or Decimal(0),
+                job.amount_refunded or Decimal(0),
             )
             self._throttle()
             self.network_api.set_sale_amount(

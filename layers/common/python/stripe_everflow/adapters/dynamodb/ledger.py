@@ -17,16 +17,44 @@ Botocore errors propagate: the record fails and SQS retries it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from stripe_everflow.adapters.dynamodb import condition_failed, from_attributes, to_attributes
+from stripe_everflow.domain.jobs import PostbackJob
 from stripe_everflow.domain.ledger import FINAL_STATES, Begin, LedgerEntry
 
 
 def ledger_key(job_key: str) -> dict[str, Any]:
     return {"pk": {"S": f"job#{job_key}"}, "sk": {"S": "ledger"}}
+
+
+def _amount(amount: Decimal | None) -> str | None:
+    return None if amount is None else format(amount, "f")
+
+
+def entry_of(job: PostbackJob) -> dict[str, Any]:
+    """What an entry keeps of its job: the fields the reports read (amounts as text),
+    the Stripe ids that find it, and the job itself (``job``, a PostbackQueue message
+    that can be sent again)."""
+    return {
+        "job_key": job.job_key,
+        "action": job.action,
+        "kind": job.kind,
+        "account": job.account,
+        "livemode": job.livemode,
+        "amount": _amount(job.amount),
+        "currency": job.currency,
+        "amount_refunded": _amount(job.amount_refunded),
+        "charge_amount": _amount(job.charge_amount),
+        "dispute_status": job.dispute_status,
+        "conversion_job_key": job.conversion_job_key,
+        "occurred_at": job.occurred_at,
+        "transaction_id": job.transaction_id,
+        **job.stripe.object_ids(),
+        "job": job.to_json(),
+    }
 
 
 class Ledger:
@@ -43,31 +71,15 @@ class Ledger:
         item = from_attributes(answer["Item"])
         return LedgerEntry(job_key, str(item.get("status")), int(item.get("attempts", 0)), item)
 
-    def begin(self, job: Mapping[str, Any], attempt_id: str, now: int, lease_seconds: int) -> Begin:
+    def begin(self, job: PostbackJob, attempt_id: str, now: int, lease_seconds: int) -> Begin:
         """Take the job for this attempt: "go" to send, "resume" when a crashed attempt
         left it ``sending`` (it may have reached Everflow), "done" if already final,
         "busy" if another worker holds a live lease."""
-        summary = {
-            "job_key": job["job_key"],
-            "action": job["action"],
-            "kind": job.get("kind"),
-            "account": job["account"],
-            "livemode": bool(job.get("livemode")),
-            "amount": job.get("amount"),
-            "currency": job.get("currency"),
-            "amount_refunded": job.get("amount_refunded"),
-            "charge_amount": job.get("charge_amount"),
-            "dispute_status": job.get("dispute_status"),
-            "conversion_job_key": job.get("conversion_job_key"),
-            "occurred_at": job.get("occurred_at"),
-            "transaction_id": (job.get("target") or {}).get("transaction_id"),
-            **{k: v for k, v in job.get("stripe", {}).items() if k.endswith("_id") and v},
-            "job": json.dumps(job, separators=(",", ":")),
-        }
+        summary = entry_of(job)
         try:
             answer = self._db.update_item(
                 TableName=self._table,
-                Key=ledger_key(job["job_key"]),
+                Key=ledger_key(job.job_key),
                 UpdateExpression=(
                     "SET #status = :sending, attempt_id = :attempt, lease_until = :lease, "
                     "updated_at = :now, created_at = if_not_exists(created_at, :now), "
@@ -102,7 +114,7 @@ class Ledger:
         except Exception as error:
             if not condition_failed(error):
                 raise
-        entry = self.get(job["job_key"])
+        entry = self.get(job.job_key)
         return "done" if entry and entry.status in FINAL_STATES else "busy"
 
     def finish(
