@@ -328,3 +328,27 @@ def test_refund_of_a_parked_payment_waits_for_its_conversion(
     bridge.post_pending()
     assert bridge.poster.deliver(refund_job) == {"batchItemFailures": []}
     assert len(everflow.reversals()) == 1
+
+
+def test_without_an_api_key_a_won_dispute_waits_in_the_dlq_with_the_reason(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given no Everflow API key, and a chargeback that reversed a conversion
+    bridge = Bridge(aws, everflow, monkeypatch, api_key=False)
+    bridge.stripe(stripe_event("legacy", "invoice.paid.first"))
+    bridge.stripe(stripe_event("legacy", "charge.dispute.created"))
+    assert len(everflow.reversals()) == 1
+    # When the dispute is won: approving the conversion again needs the Network API
+    responses = bridge.stripe(stripe_event("legacy", "charge.dispute.closed"))
+    # Then the job is not retried in vain: it fails for good, saying why, and waits in
+    # PostbackDLQ for a redrive once the key is in the secret
+    assert responses == [{"batchItemFailures": []}]
+    entry = bridge.ledger("dispute_closed:default:dp_1QbridgeDispute01:won")
+    assert entry["status"] == "failed"
+    assert "everflow_api_key" in entry["failure_reason"]
+    [dead] = aws.drain("PostbackDLQ")
+    assert dead["Body"]["job_key"] == "dispute_closed:default:dp_1QbridgeDispute01:won"
+    assert "everflow_api_key" in dead["MessageAttributes"]["failure_reason"]["StringValue"]
+    assert everflow.api_calls() == []
+    conversion = bridge.ledger("conversion:default:in_1QbridgeFirst01")
+    assert conversion["everflow_state"] == "reversed"

@@ -12,7 +12,8 @@ partial one an amount adjustment). For a refund or dispute job of a posted conve
   (``reverse`` or ``record-only``); policy ``reverse``/``record-only`` apply always;
 * dispute opened → reversal (policy ``on-created``), or nothing until lost
   (``on-lost``); dispute won → the reversed conversion is approved again (API key
-  needed); dispute lost under ``on-lost`` → reversal.
+  needed: without one the job fails for good and waits in PostbackDLQ, saying so);
+  dispute lost under ``on-lost`` → reversal.
 
 A job whose conversion is not posted yet fails (SQS retries it, then it waits in
 PostbackDLQ); a job for money the bridge never reported is recorded ``not_ours``.

@@ -322,7 +322,14 @@ class Poster:
             if result.outcome == "permanent":
                 facts["permanent_failure"] = f"Everflow answered {result.status}"
             return facts
-        assert api_key is not None and self.network_api is not None
+        if not api_key or self.network_api is None:
+            # Adjusting or approving again takes the Network API; retrying will not
+            # bring a key, so the job waits in PostbackDLQ for a redrive once it is set.
+            verb = "adjust" if step == "adjust" else "approve again"
+            return {
+                "permanent_failure": f"everflow_api_key is needed to {verb} the conversion",
+                "conversion_id": conversion_id,
+            }
         if not conversion_id:
             raise EverflowApiError("the conversion id is not known to Everflow yet")
         if step == "adjust":
