@@ -1,16 +1,16 @@
 """PostEverflowFunction: PostbackQueue → Everflow, exactly once per job.
 
-The records of a batch are posted concurrently over one keep-alive session per
-process, except successive refund states of one charge, which go in order. Each
-record that raises is reported in ``batchItemFailures`` and retried alone by SQS.
-The rules live in ``stripe_everflow.posting``.
+``stripe_everflow.posting.batch`` posts the records of a batch concurrently (refund
+states of one charge in order) over keep-alive connections; here each outcome is
+logged and counted, and each record that failed is reported in
+``batchItemFailures`` for SQS to retry alone.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from stripe_everflow.adapters.sqs import SqsSender
 from stripe_everflow.config import PostSettings
 from stripe_everflow.domain.errors import BridgeError
 from stripe_everflow.domain.secret import CachedSecret
+from stripe_everflow.posting.batch import BatchRecord, post_batch
 from stripe_everflow.posting.poster import Poster, PostOutcome, postback_settings
 
 logger = observability.build_logger("post-everflow")
@@ -79,47 +80,19 @@ def _production_dependencies() -> Dependencies:
     return Dependencies.from_environ(os.environ)
 
 
-def _post(poster: Poster, record: Mapping[str, Any]) -> PostOutcome | BridgeError | Exception:
-    try:
-        return poster.post(record["body"])
-    except Exception as error:  # reported per record below; the batch goes on
-        return error
-
-
-def _lane(record: Mapping[str, Any]) -> str:
-    """Records of one lane run in order: successive refund states of one charge must
-    reach Everflow in the order the ledger saw them. Everything else runs alone."""
-    try:
-        job = json.loads(record["body"])
-        charge = job["stripe"]["charge_id"] if job.get("action") == "refund" else None
-    except (ValueError, KeyError, TypeError):
-        charge = None
-    return f"charge:{charge}" if charge else f"record:{record['messageId']}"
-
-
 def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, Any]:
     records = list(event.get("Records", []))
-    lanes: dict[str, list[Mapping[str, Any]]] = {}
-    for record in records:
-        lanes.setdefault(_lane(record), []).append(record)
-
-    def run(lane: list[Mapping[str, Any]]) -> list[Any]:
-        return [_post(dependencies.poster, record) for record in lane]
-
-    outcomes = {}
-    for lane, results_of_lane in zip(
-        lanes.values(), dependencies.pool.map(run, lanes.values()), strict=True
-    ):
-        for record, result in zip(lane, results_of_lane, strict=True):
-            outcomes[record["messageId"]] = result
-    results = [outcomes[record["messageId"]] for record in records]
+    results = post_batch(
+        dependencies.poster,
+        [BatchRecord(record["messageId"], record["body"]) for record in records],
+        dependencies.pool,
+    )
     failures = []
+    counts: Counter[str] = Counter()
     for record, result in zip(records, results, strict=True):
         if isinstance(result, PostOutcome):
             logger.info("postback done", message_id=record["messageId"], **result.as_dict())
-            metrics.add_metric(
-                name=_COUNTERS[result.status], unit=observability.MetricUnit.Count, value=1
-            )
+            counts[_COUNTERS[result.status]] += 1
             continue
         reason = result.reason if isinstance(result, BridgeError) else type(result).__name__
         logger.warning(
@@ -128,8 +101,10 @@ def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, An
             reason=reason,
             detail=str(result),
         )
-        metrics.add_metric(name="PostbacksRetried", unit=observability.MetricUnit.Count, value=1)
+        counts["PostbacksRetried"] += 1
         failures.append({"itemIdentifier": record["messageId"]})
+    for name, count in counts.items():  # one value per counter and batch
+        metrics.add_metric(name=name, unit=observability.MetricUnit.Count, value=count)
     return {"batchItemFailures": failures}
 
 

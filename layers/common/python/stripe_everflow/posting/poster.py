@@ -325,9 +325,9 @@ class Poster:
         if not api_key or self.network_api is None:
             # Adjusting or approving again takes the Network API; retrying will not
             # bring a key, so the job waits in PostbackDLQ for a redrive once it is set.
-            verb = "adjust" if step == "adjust" else "approve again"
+            what = "adjust its amount" if step == "adjust" else "approve it again"
             return {
-                "permanent_failure": f"everflow_api_key is needed to {verb} the conversion",
+                "permanent_failure": f"everflow_api_key is needed to {what}",
                 "conversion_id": conversion_id,
             }
         if not conversion_id:
