@@ -522,8 +522,9 @@ class Matcher:
             self._forget(email_key(email_hash))
             pks.append(parked_email_pk(email_hash))
         if c.ids.customer_id:
-            self.store.pin_customer(account.name, c.ids.customer_id, click, now)
-            self._forget(pin_key(account.name, c.ids.customer_id))
+            pin = self.store.pin_customer(account.name, c.ids.customer_id, click, now)
+            key = pin_key(account.name, c.ids.customer_id)
+            self._remember(key, _item(key, **pin.as_item()))  # the pin in force
             pks.append(parked_customer_pk(account.name, c.ids.customer_id))
         return self.replay_parked(pks)
 
