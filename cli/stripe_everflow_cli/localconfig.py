@@ -69,6 +69,8 @@ class LocalConfig:
     secret: dict[str, Any]
     parameters: dict[str, str]
     source: str
+    # What the stack starts without, or fills in, printed with "ready".
+    warnings: tuple[str, ...] = ()
 
     @property
     def secret_json(self) -> str:
@@ -105,24 +107,21 @@ def _read_parameters(raw: Any) -> dict[str, str]:
     return {str(name): _parameter_text(str(name), value) for name, value in raw.items()}
 
 
-def _check_local_secret(secret: dict[str, Any], source: str) -> None:
+def _check_local_secret(secret: Any, source: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The secret the local stack runs with, and what to warn about; raises
+    ValueError naming what the functions would refuse."""
     try:
         parsed = parse_bridge_secret(json.dumps(secret))  # the same checks the functions make
     except SecretUnavailableError as error:
         raise ValueError(f"the local secret ({source}): {error}") from None
+    warnings = []
     if not parsed.email_hash_key:
-        # The webhook and the matcher need it for every event (a deployed stack
-        # generates it); without it each would be answered 503 and retried.
-        raise ValueError(
-            f"the local secret ({source}): email_hash_key is required (any long random text)"
-        )
-
-
-def secret_warnings(secret: dict[str, Any]) -> list[str]:
-    """What the local stack works without, but the user should know at start."""
-    if secret.get("click_intake_token"):
-        return []
-    return ["the secret has no click_intake_token: POST /clicks answers 503"]
+        # Every event needs it; a deployed stack generates one into its secret.
+        secret = secret | {"email_hash_key": DEFAULT_LOCAL_SECRET["email_hash_key"]}
+        warnings.append("the secret has no email_hash_key: the local one is used")
+    if not parsed.click_intake_token:
+        warnings.append("the secret has no click_intake_token: POST /clicks answers 503")
+    return secret, tuple(warnings)
 
 
 def load_local_config(path: Path | None, environ: Mapping[str, str]) -> LocalConfig:
@@ -165,5 +164,5 @@ def load_local_config(path: Path | None, environ: Mapping[str, str]) -> LocalCon
         except ValueError:
             raise ValueError("STRIPE_EVERFLOW_SECRET is not valid JSON") from None
         source += " + STRIPE_EVERFLOW_SECRET"
-    _check_local_secret(secret, source)
-    return LocalConfig(secret=secret, parameters=parameters, source=source)
+    secret, warnings = _check_local_secret(secret, source)
+    return LocalConfig(secret=secret, parameters=parameters, source=source, warnings=warnings)

@@ -21,7 +21,6 @@ from stripe_everflow_cli.localconfig import (
     DEFAULT_CONFIG_FILE,
     LOCAL_WEBHOOK_SECRET,
     load_local_config,
-    secret_warnings,
 )
 
 
@@ -101,7 +100,7 @@ def _print_ready(stack: Any, config: Any) -> None:
     for name, account in accounts.items():
         mode = "live" if account["livemode"] else "test"
         lines.append(f"    {name:<12} {mode} mode  {', '.join(account['webhook_secrets'])}")
-    lines += [f"  warning: {warning}" for warning in secret_warnings(config.secret)]
+    lines += [f"  warning: {warning}" for warning in config.warnings]
     lines.append(f"  try: stripe listen --forward-to {stack.base_url}/stripe/webhook")
     lines.append("  (its whsec_… goes in local.config.json, see README)  Ctrl-C stops.")
     print("\n".join(lines), flush=True)

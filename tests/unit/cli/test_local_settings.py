@@ -15,7 +15,6 @@ from stripe_everflow_cli.localconfig import (
     DEFAULT_LOCAL_PARAMETERS,
     LocalConfig,
     load_local_config,
-    secret_warnings,
 )
 from stripe_everflow_cli.preflight import SETTINGS_BY_FUNCTION, LocalSettingsError
 from stripe_everflow_cli.stack import LocalStack
@@ -109,7 +108,6 @@ def _config(tmp_path: Path, document: Any) -> Path:
         ([], "must be an object"),
         ({"secret": None}, "must be a JSON object"),
         ({"secret": bridge_secret(email_hash_keys="k")}, "did you mean email_hash_key"),
-        ({"secret": bridge_secret(email_hash_key=None)}, "email_hash_key is required"),
     ],
 )
 def test_bad_local_config_is_refused_naming_what_is_wrong(
@@ -127,8 +125,16 @@ def test_json_numbers_and_booleans_are_parameter_text(tmp_path: Path) -> None:
     assert config.parameters["AttributionWindowDays"] == "7"
 
 
-def test_a_secret_without_click_token_starts_with_a_warning() -> None:
-    assert secret_warnings(bridge_secret(click_intake_token=None)) == [
-        "the secret has no click_intake_token: POST /clicks answers 503"
-    ]
-    assert secret_warnings(bridge_secret()) == []
+def test_a_secret_without_hash_key_or_click_token_starts_with_warnings(tmp_path: Path) -> None:
+    # Given the README's example: one account, nothing else
+    account = {"livemode": False, "webhook_secrets": ["whsec_from_stripe_listen"]}
+    document = {"secret": {"stripe_accounts": {"default": account}}}
+    # When it is read
+    config = load_local_config(_config(tmp_path, document), {})
+    # Then the local email hash key is used (every event needs one) and both are said
+    assert config.secret["email_hash_key"]
+    assert config.warnings == (
+        "the secret has no email_hash_key: the local one is used",
+        "the secret has no click_intake_token: POST /clicks answers 503",
+    )
+    assert load_local_config(_config(tmp_path, {"secret": bridge_secret()}), {}).warnings == ()
