@@ -57,6 +57,21 @@ JOB_ACTIONS: tuple[str, ...] = get_args(JobAction)
 UNDO_ACTIONS = ("refund", "dispute_opened", "dispute_closed")
 _SCHEMA = re.compile(r"postback-job/(\d+)(?:\.\d+)?")
 _READ_MAJOR = "1"
+_JOB_TEXTS = ("kind", "conversion_job_key", "currency", "dispute_status")
+_STRIPE_TEXTS = (
+    "event_id",
+    "event_type",
+    "invoice_id",
+    "charge_id",
+    "payment_intent_id",
+    "customer_id",
+    "subscription_id",
+    "refund_id",
+    "dispute_id",
+    "checkout_session_id",
+    "promotion_code",
+    "billing_reason",
+)
 
 
 @dataclass(frozen=True)
@@ -247,16 +262,13 @@ class PostbackJob:
             action=cast(JobAction, action),  # one of JOB_ACTIONS
             account=account,
             livemode=job.flag("livemode"),
-            kind=job.text("kind"),
             target=target,
-            conversion_job_key=job.text("conversion_job_key"),
             occurred_at=job.integer("occurred_at"),
             amount=job.decimal("amount"),
-            currency=job.text("currency"),
             amount_refunded=job.decimal("amount_refunded"),
             charge_amount=job.decimal("charge_amount"),
-            dispute_status=job.text("dispute_status"),
             stripe=_stripe_refs(document.get("stripe")),
+            **job.texts_of(_JOB_TEXTS),
         )
 
 
@@ -317,6 +329,14 @@ class _Fields:
             raise self._wrong(name, "a decimal amount")
         return amount
 
+    def texts_of(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """Several optional text fields at once (the common case, kept cheap)."""
+        values = {name: self._document.get(name) for name in names}
+        for name, value in values.items():
+            if value is not None and not isinstance(value, str):
+                raise self._wrong(name, "text")
+        return values
+
     def texts(self, name: str) -> tuple[str, ...]:
         value = self._document.get(name) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -350,18 +370,7 @@ def _stripe_refs(raw: Any) -> StripeRefs:
         raise MalformedJobError("the job's stripe is not an object")
     refs = _Fields(raw, "stripe.")
     return StripeRefs(
-        event_id=refs.text("event_id"),
-        event_type=refs.text("event_type"),
-        invoice_id=refs.text("invoice_id"),
-        charge_id=refs.text("charge_id"),
-        payment_intent_id=refs.text("payment_intent_id"),
-        customer_id=refs.text("customer_id"),
-        subscription_id=refs.text("subscription_id"),
-        refund_id=refs.text("refund_id"),
-        dispute_id=refs.text("dispute_id"),
-        checkout_session_id=refs.text("checkout_session_id"),
         price_ids=refs.texts("price_ids"),
         product_ids=refs.texts("product_ids"),
-        promotion_code=refs.text("promotion_code"),
-        billing_reason=refs.text("billing_reason"),
+        **refs.texts_of(_STRIPE_TEXTS),
     )

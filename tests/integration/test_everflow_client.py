@@ -1,0 +1,228 @@
+"""The postback client over real sockets on 127.0.0.1: the query as sent, keep-alive,
+connections the server closed, timeouts, refused connections and TLS verification."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pytest
+
+from stripe_everflow.adapters.everflow.postbacks import EverflowClient
+from stripe_everflow_cli.everflow_standin import EverflowStandIn
+
+PARAMS = [
+    ("nid", "1"),
+    ("transaction_id", "ef_tx_1"),
+    ("amount", "49.00"),
+    ("email", "jenny.rosen+shop@example.com"),
+    ("adv1", "Ünïcode & spaces / = ?"),
+    ("verification_token", "a+b/c=d&e"),
+]
+
+
+@pytest.fixture
+def everflow() -> Iterator[EverflowStandIn]:
+    standin = EverflowStandIn().start()
+    yield standin
+    standin.stop()
+
+
+def test_the_query_is_sent_as_urlencode_writes_it(everflow: EverflowStandIn) -> None:
+    url, result = EverflowClient().get(everflow.url, PARAMS)
+
+    assert url == f"{everflow.url}/?{urlencode(PARAMS)}"
+    [received] = everflow.postbacks()
+    assert received.query == PARAMS
+    assert (result.outcome, result.status) == ("posted", 200)
+    assert result.conversion_id == received.conversion_id
+
+
+def test_a_reversal_goes_to_its_path(everflow: EverflowStandIn) -> None:
+    url, result = EverflowClient().get(everflow.url + "/", [("nid", "1")], path="/reversal")
+
+    assert url == f"{everflow.url}/reversal?nid=1"
+    assert len(everflow.reversals()) == 1 and result.outcome == "posted"
+
+
+def test_postbacks_share_one_keep_alive_connection(everflow: EverflowStandIn) -> None:
+    client = EverflowClient()
+    for n in range(5):
+        client.get(everflow.url, [("transaction_id", f"ef_tx_{n}")])
+
+    assert len(everflow.postbacks()) == 5
+    assert len(everflow.connections) == 1
+
+
+def test_after_a_read_timeout_the_late_answer_is_never_taken_for_the_next(
+    everflow: EverflowStandIn,
+) -> None:
+    # Given Everflow answers the first postback too late
+    everflow.script([{"status": 200, "delay": 1.0}])
+    client = EverflowClient(read_timeout=0.3)
+    _, late = client.get(everflow.url, [("transaction_id", "ef_tx_late")])
+
+    # When the next postback is sent
+    _, answer = client.get(everflow.url, [("transaction_id", "ef_tx_next")])
+
+    # Then the first is retryable, maybe sent; the next gets its own answer
+    assert (late.outcome, late.error) == ("retryable", "timeout: ReadTimeout")
+    assert answer.outcome == "posted" and "ef_tx_next" in answer.body
+
+
+def test_a_refused_connection_is_retryable() -> None:
+    url, result = EverflowClient().get("http://127.0.0.1:9", [("nid", "1")])
+
+    assert url == "http://127.0.0.1:9/?nid=1"
+    assert (result.outcome, result.status, result.error) == (
+        "retryable",
+        None,
+        "connection: ConnectionRefusedError",
+    )
+
+
+def test_a_base_url_that_is_not_http_is_refused() -> None:
+    with pytest.raises(ValueError, match="not an http"):
+        EverflowClient().get("ftp://example.com", [("nid", "1")])
+
+
+class ClosingServer:
+    """An HTTP/1.1 server that closes idle connections after 50 ms, or answers with
+    ``Connection: close`` when told; it records the connection of each request."""
+
+    def __init__(self, certificate: tuple[Path, Path] | None = None) -> None:
+        self.requests: list[tuple[str, list[tuple[str, str]]]] = []
+        self.closed = threading.Event()
+        self.close_after_answer = False
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = 0.05  # idle keep-alive connections are closed by the server
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                peer = f"{self.client_address[0]}:{self.client_address[1]}"
+                server.requests.append((peer, parse_qsl(urlsplit(self.path).query)))
+                payload = b'{"conversion_id": "c1"}'
+                self.send_response(200)
+                self.send_header("content-length", str(len(payload)))
+                if server.close_after_answer:
+                    self.send_header("connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def finish(self) -> None:
+                super().finish()
+                server.closed.set()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        scheme = "http"
+        if certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*certificate)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def connections(self) -> set[str]:
+        return {peer for peer, _ in self.requests}
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[ClosingServer]:
+    running = ClosingServer()
+    yield running
+    running.stop()
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_before_sending(
+    server: ClosingServer,
+) -> None:
+    # Given a postback sent, and the server closing its idle connection afterwards
+    client = EverflowClient()
+    client.get(server.url, [("transaction_id", "ef_tx_1")])
+    assert server.closed.wait(timeout=10)
+
+    # When the next postback is sent
+    _, result = client.get(server.url, [("transaction_id", "ef_tx_2")])
+
+    # Then it goes out once, on a new connection, and is answered
+    assert result.outcome == "posted"
+    assert [query for _, query in server.requests] == [
+        [("transaction_id", "ef_tx_1")],
+        [("transaction_id", "ef_tx_2")],
+    ]
+    assert len(server.connections()) == 2
+
+
+def test_an_answer_that_closes_its_connection_is_not_kept(server: ClosingServer) -> None:
+    server.close_after_answer = True
+    client = EverflowClient()
+
+    results = [client.get(server.url, [("n", str(n))])[1] for n in range(3)]
+
+    assert [r.outcome for r in results] == ["posted"] * 3
+    assert len(server.connections()) == 3
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no authority signed."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_refuses_a_certificate_no_trusted_authority_signed(
+    self_signed: tuple[Path, Path],
+) -> None:
+    # Given a tracking domain presenting a self-signed certificate
+    server = ClosingServer(certificate=self_signed)
+    try:
+        # When a postback is sent, then nothing reaches it and the job is retried
+        _, result = EverflowClient().get(server.url, [("transaction_id", "ef_tx_1")])
+    finally:
+        server.stop()
+    assert (result.outcome, result.error) == ("retryable", "connection: SSLCertVerificationError")
+    assert server.requests == []
