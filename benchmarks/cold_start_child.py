@@ -15,6 +15,9 @@ writes a marshal-encoded dict of timings in milliseconds to the real stdout.
   server) is summed apart; the accounting is installed after the import, and its
   ``import socket`` counts in the first call, which would import socket anyway.
 
+Both also report ``cpu_ms``, the process's CPU time over the same span: on a busy
+machine a wall-clock span also holds time spent waiting for a core, CPU time does not.
+
 Everything the function writes to stdout (Powertools JSON logs, EMF metrics) goes to
 /dev/null: ``sys.stdout`` is swapped before the import, so the Powertools Logger binds
 its handler to /dev/null.
@@ -67,16 +70,21 @@ class LambdaContext:
 
 
 def _measure_boto3() -> "dict[str, Any]":
+    cpu_started = time.process_time()
     started = time.perf_counter()
     import boto3  # noqa: F401 - the import is what is measured
 
-    return {"total_ms": (time.perf_counter() - started) * 1000}
+    return {
+        "total_ms": (time.perf_counter() - started) * 1000,
+        "cpu_ms": (time.process_time() - cpu_started) * 1000,
+    }
 
 
 def _measure_function(app_path: str, event: "dict[str, Any]") -> "dict[str, Any]":
     import importlib.util
 
     context = LambdaContext()
+    cpu_started = time.process_time()
     started = time.perf_counter()
     spec = importlib.util.spec_from_file_location("app", app_path)
     assert spec is not None and spec.loader is not None
@@ -87,7 +95,9 @@ def _measure_function(app_path: str, event: "dict[str, Any]") -> "dict[str, Any]
     _count_socket_time()
     response = module.lambda_handler(event, context)
     called = time.perf_counter()
+    cpu = time.process_time() - cpu_started
     return {
+        "cpu_ms": cpu * 1000,
         "import_ms": (imported - started) * 1000,
         "first_call_ms": (called - imported) * 1000,
         "total_ms": (called - started) * 1000,

@@ -805,18 +805,23 @@ def test_layer_build_stops_before_fetching_without_an_interpreter_of_the_runtime
     assert "sam build --use-container" in done.stderr
 
 
-def test_trimmed_botocore_resolves_the_bridge_services_as_the_full_endpoint_data() -> None:
-    import botocore.loaders
-    from botocore.regions import EndpointResolver
-
-    from stripe_everflow.adapters.aws import SERVICES
-
+def _trim_botocore() -> Any:
     spec = importlib.util.spec_from_file_location(
         "trim_botocore", LAYER_SOURCES / "common" / "trim_botocore.py"
     )
     assert spec is not None and spec.loader is not None
     trim = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(trim)
+    return trim
+
+
+def test_trimmed_botocore_resolves_the_bridge_services_as_the_full_endpoint_data() -> None:
+    import botocore.loaders
+    from botocore.regions import EndpointResolver
+
+    from stripe_everflow.adapters.aws import SERVICES
+
+    trim = _trim_botocore()
     full_data = botocore.loaders.Loader().load_data("endpoints")
     trimmed_data = trim.trimmed(full_data, SERVICES)
     assert len(json.dumps(trimmed_data)) < len(json.dumps(full_data)) / 20
@@ -835,3 +840,48 @@ def test_trimmed_botocore_resolves_the_bridge_services_as_the_full_endpoint_data
                         checked += 1
     assert checked > 100
     assert set(trimmed.get_available_partitions()) == set(full.get_available_partitions())
+
+
+def test_undocumented_service_models_describe_the_same_calls() -> None:
+    import botocore.loaders
+    from botocore.model import ServiceModel, Shape
+
+    from stripe_everflow.adapters.aws import SERVICES
+
+    def described(shape: Shape | None, seen: set[str]) -> Any:
+        """Everything about a shape that making or parsing a call reads."""
+        if shape is None or shape.name in seen:
+            return shape and shape.name
+        seen = seen | {shape.name}
+        members = getattr(shape, "members", {})
+        parts = [
+            ("member", shape, "member"),
+            ("key", shape, "key"),
+            ("value", shape, "value"),
+        ]
+        return (
+            shape.name,
+            shape.type_name,
+            shape.metadata,
+            shape.serialization,
+            {name: described(member, seen) for name, member in members.items()},
+            {p: described(getattr(s, a, None), seen) for p, s, a in parts},
+        )
+
+    trim = _trim_botocore()
+    loader = botocore.loaders.Loader()
+    for service in SERVICES:
+        raw = loader.load_service_model(service, "service-2")
+        undocumented = trim.undocumented(raw)
+        assert len(json.dumps(undocumented)) < len(json.dumps(raw)) / 2
+        assert "documentation" not in json.dumps(undocumented["operations"])
+        full, bare = ServiceModel(raw, service), ServiceModel(undocumented, service)
+        assert bare.operation_names == full.operation_names
+        assert bare.metadata == full.metadata
+        for name in full.operation_names:
+            operation, kept = full.operation_model(name), bare.operation_model(name)
+            assert kept.http == operation.http
+            for shape in ("input_shape", "output_shape"):
+                expected = described(getattr(operation, shape), set())
+                assert described(getattr(kept, shape), set()) == expected, (service, name)
+            assert [e.name for e in kept.error_shapes] == [e.name for e in operation.error_shapes]
