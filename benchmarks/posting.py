@@ -273,7 +273,7 @@ def posting() -> list[Row]:
             "",
             None,
             "",
-            f"botocore + http.client + Powertools; {spread(with_moto['cpu'][1:], 0)}",
+            f"the ledger's botocore calls dominate; {spread(with_moto['cpu'][1:], 0)}",
         ),
         Row(
             "post: CPU per posted conversion (ledger in memory)",

@@ -4,6 +4,7 @@ connections the server closed, timeouts, refused connections and TLS verificatio
 from __future__ import annotations
 
 import datetime
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -121,11 +122,12 @@ class ClosingServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def finish(self) -> None:
-                super().finish()
+        class Server(ThreadingHTTPServer):
+            def shutdown_request(self, request: Any) -> None:
+                super().shutdown_request(request)  # the connection's socket is closed
                 server.closed.set()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         scheme = "http"
         if certificate is not None:
@@ -226,3 +228,163 @@ def test_tls_refuses_a_certificate_no_trusted_authority_signed(
         server.stop()
     assert (result.outcome, result.error) == ("retryable", "connection: SSLCertVerificationError")
     assert server.requests == []
+
+
+# ------------------------------------------------------------------ the HTTP/1.1 exchange
+
+
+class RawServer:
+    """Answers each request with the next scripted bytes, verbatim; ``close`` after an
+    answer ends its connection. Records each request and the connection it came on."""
+
+    def __init__(self, answers: list[tuple[bytes, bool]]) -> None:
+        self.answers = list(answers)
+        self.requests: list[tuple[int, bytes]] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        number = 0
+        while self.answers:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            number += 1
+            with conn:
+                buffer = b""
+                while self.answers:
+                    while b"\r\n\r\n" not in buffer:
+                        data = conn.recv(65536)
+                        if not data:
+                            break
+                        buffer += data
+                    if b"\r\n\r\n" not in buffer:
+                        break
+                    request, _, buffer = buffer.partition(b"\r\n\r\n")
+                    self.requests.append((number, request + b"\r\n\r\n"))
+                    answer, close = self.answers.pop(0)
+                    try:
+                        conn.sendall(answer)
+                    except OSError:  # the client stopped reading: it dropped the connection
+                        break
+                    if close:
+                        break
+
+    def connections(self) -> list[int]:
+        return [number for number, _ in self.requests]
+
+    def stop(self) -> None:
+        self._listener.close()
+
+
+def exchange(answers: list[tuple[bytes, bool]], calls: int) -> tuple[list[Any], RawServer]:
+    server = RawServer(answers)
+    client = EverflowClient(read_timeout=5)
+    try:
+        results = [client.get(server.url, [("n", str(n))])[1] for n in range(calls)]
+    finally:
+        server.stop()
+    return results, server
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 23\r\n\r\n"
+OK_BODY = b'{"conversion_id":"c1"}\n'
+
+
+def test_the_request_is_a_plain_http11_get() -> None:
+    _, server = exchange([(OK + OK_BODY, False)], 1)
+
+    port = server.url.rsplit(":", 1)[1]
+    assert server.requests == [
+        (
+            1,
+            b"GET /?n=0 HTTP/1.1\r\nHost: 127.0.0.1:" + port.encode() + b"\r\n"
+            b"User-Agent: stripe-everflow-bridge/0.1\r\nAccept: */*\r\n"
+            b"Accept-Encoding: identity\r\n\r\n",
+        )
+    ]
+
+
+def test_a_chunked_answer_is_read_whole_and_the_connection_kept() -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'7;ext=1\r\n{"conve\r\n10\r\nrsion_id":"c1"}\n\r\n0\r\nX-Trailer: t\r\n\r\n'
+    )
+    results, server = exchange([(chunked, False), (OK + OK_BODY, False)], 2)
+
+    assert [(r.outcome, r.body, r.conversion_id) for r in results] == [
+        ("posted", '{"conversion_id":"c1"}\n', "c1"),
+        ("posted", '{"conversion_id":"c1"}\n', "c1"),
+    ]
+    assert server.connections() == [1, 1]
+
+
+def test_interim_answers_are_skipped() -> None:
+    early_hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    results, _ = exchange([(early_hints + OK + OK_BODY, False)], 1)
+
+    assert (results[0].status, results[0].conversion_id) == (200, "c1")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.0 200 OK\r\nContent-Length: 23\r\n\r\n" + OK_BODY,
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 23\r\n\r\n" + OK_BODY,
+        b"HTTP/1.1 200 OK\r\n\r\n" + OK_BODY,  # no length: the body ends with the connection
+    ],
+    ids=["http/1.0", "connection-close", "until-close"],
+)
+def test_an_answer_that_ends_its_connection_is_read_and_not_kept(answer: bytes) -> None:
+    results, server = exchange([(answer, True), (OK + OK_BODY, False)], 2)
+
+    assert [(r.outcome, r.conversion_id) for r in results] == [("posted", "c1")] * 2
+    assert server.connections() == [1, 2]
+
+
+def test_a_bodyless_204_keeps_its_connection() -> None:
+    results, server = exchange(
+        [(b"HTTP/1.1 204 No Content\r\n\r\n", False), (OK + OK_BODY, False)], 2
+    )
+
+    assert [r.outcome for r in results] == ["rejected", "posted"]
+    assert server.connections() == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (b"", "connection: RemoteDisconnected"),
+        (b"SMTP ready\r\n\r\n", "connection: BadStatusLine"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "connection: BadStatusLine"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n" + OK_BODY, "connection: IncompleteRead"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n", "connection: HTTPException"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "connection: IncompleteRead",
+        ),
+        (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", "connection: LineTooLong"),
+    ],
+    ids=["silence", "not-http", "bad-status", "short-body", "bad-length", "bad-chunk", "long-line"],
+)
+def test_a_broken_answer_is_retryable_and_its_connection_dropped(answer: bytes, error: str) -> None:
+    results, server = exchange([(answer, True), (OK + OK_BODY, False)], 2)
+
+    assert (results[0].outcome, results[0].error) == ("retryable", error)
+    assert results[1].outcome == "posted" and server.connections() == [1, 2]
+
+
+def test_a_base_url_with_a_query_is_refused() -> None:
+    with pytest.raises(ValueError, match="query or odd path"):
+        EverflowClient().get("https://track.example/?x=1", [("nid", "1")])
+
+
+def test_a_body_beyond_64_kib_is_cut_and_its_connection_dropped() -> None:
+    huge = b"HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n" + b"x" * 70000
+
+    results, server = exchange([(huge, False), (OK + OK_BODY, False)], 2)
+
+    assert results[0].outcome == "posted" and results[1].conversion_id == "c1"
+    assert server.connections() == [1, 2]
