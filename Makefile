@@ -15,6 +15,7 @@ help:
 	@echo "make local             run the local stack on http://127.0.0.1:3000"
 	@echo "make test              every test suite (unit, integration, e2e, template lint)"
 	@echo "make test-unit | test-integration | test-e2e"
+	@echo "make fuzz              the fuzz suites full-sized (>= 10,000 cases, ~10 min)"
 	@echo "make lint              ruff, mypy, cfn-lint"
 	@echo "make build             sam build (no Docker needed; Python 3.12 compiles the bytecode)"
 	@echo "make validate          sam validate --lint"
@@ -46,6 +47,11 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+# `make test` runs the same suites CI-sized (the same few hundred examples each time).
+.PHONY: fuzz
+fuzz: $(STAMP)
+	FUZZ_PROFILE=full $(BIN)/python -m pytest -q tests/fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
