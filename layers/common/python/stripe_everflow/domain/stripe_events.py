@@ -56,28 +56,32 @@ def event_shape_problem(value: Any) -> str | None:
 
     ``"nesting_too_deep"`` beyond MAX_NESTING levels of objects and lists;
     ``"invalid_unicode"`` when a key or string holds a lone surrogate (what a JSON
-    ``\\ud800`` escape decodes to) or a character SQS refuses. Walks the value without
-    recursion, so no depth can exhaust the stack. Never raises.
+    ``\\ud800`` escape decodes to) or a character SQS refuses. Walks the value level
+    by level, without recursion, so no depth can exhaust the stack. Never raises.
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, str):
-            if not _queueable(node):
-                return INVALID_UNICODE
-            continue
-        if isinstance(node, dict):
-            children: Any = node.values()
-            for name in node:
-                if isinstance(name, str) and not _queueable(name):
-                    return INVALID_UNICODE
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
+    if isinstance(value, str):
+        return None if _queueable(value) else INVALID_UNICODE
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
         if depth >= MAX_NESTING:
             return NESTING_TOO_DEEP
-        stack.extend((child, depth + 1) for child in children)
+        below: list[Any] = []
+        for node in level:
+            if isinstance(node, dict):
+                for name in node:
+                    if isinstance(name, str) and not (name.isascii() or _queueable(name)):
+                        return INVALID_UNICODE
+                children: Any = node.values()
+            else:
+                children = node
+            for child in children:
+                if isinstance(child, str):
+                    if not (child.isascii() or _queueable(child)):
+                        return INVALID_UNICODE
+                elif isinstance(child, dict | list):
+                    below.append(child)
+        level, depth = below, depth + 1
     return None
 
 
