@@ -201,7 +201,12 @@ def cold_start() -> list[Row]:
     socket_wait = [r["socket_ms"] for r in runs]
     off_network = [r["total_ms"] - r["socket_ms"] for r in runs]
     no_pyc = [r["total_ms"] for r in samples["no-pyc"]]
+    # Paired: each round's function run over the same round's boto3 run, so both
+    # met the same moment of the machine's load; the median of those ratios.
     paired = median([f / b for f, b in zip(total, boto3_ms, strict=True)])
+    cpu = [r["cpu_ms"] for r in runs]
+    boto3_cpu = [r["cpu_ms"] for r in samples["boto3"]]
+    paired_cpu = median([f / b for f, b in zip(cpu, boto3_cpu, strict=True)])
     goal = f"≤ {GOAL_RATIO} x boto3"
     # The gate is the first webhook row; rows with the goal in parentheses inform.
     return [
@@ -211,9 +216,9 @@ def cold_start() -> list[Row]:
             median(total),
             "ms",
             goal,
-            median(total) / baseline,
-            verdict(median(total) <= GOAL_RATIO * baseline),
-            f"{spread(total)}; paired ratio {paired:.2f}",
+            paired,
+            verdict(paired <= GOAL_RATIO),
+            f"{spread(total)}; ratio of medians {median(total) / baseline:.2f}",
         ),
         Row("  of which import of app.py", median(imported), "ms", note=spread(imported)),
         Row(
@@ -236,6 +241,15 @@ def cold_start() -> list[Row]:
             median(off_network) / baseline,
             f"({verdict(median(off_network) <= GOAL_RATIO * baseline)})",
             spread(off_network),
+        ),
+        Row(
+            "cold: webhook, CPU time",
+            median(cpu),
+            "ms",
+            f"({goal})",
+            paired_cpu,
+            f"({verdict(paired_cpu <= GOAL_RATIO)})",
+            f"{spread(cpu)}; boto3 {median(boto3_cpu):.1f} ms; the machine's load left out",
         ),
         Row(
             "cold: webhook, layer without .pyc",
