@@ -25,7 +25,6 @@ running without its hash key.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import threading
@@ -82,6 +81,8 @@ def _refuse_unknown_keys(document: Mapping[str, Any], known: tuple[str, ...], wh
     for key in document:
         if key in known:
             continue
+        import difflib  # here, on the error path: at the top it costs every cold start
+
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
         hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(known)})"
         raise SecretUnavailableError(
