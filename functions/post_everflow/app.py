@@ -28,7 +28,8 @@ from stripe_everflow.config import PostSettings
 from stripe_everflow.domain.errors import BridgeError
 from stripe_everflow.domain.secret import CachedSecret
 from stripe_everflow.posting.batch import BatchRecord, post_batch
-from stripe_everflow.posting.poster import Poster, PostOutcome, postback_settings
+from stripe_everflow.posting.outcome import PostOutcome
+from stripe_everflow.posting.poster import Poster, postback_settings
 
 logger = observability.build_logger("post-everflow")
 metrics = observability.build_metrics("post-everflow")

@@ -15,7 +15,7 @@ import pytest
 from stripe_everflow.domain.errors import JobBusyError, MalformedJobError
 from stripe_everflow.domain.jobs import ClickTarget, PostbackJob, StripeRefs
 from stripe_everflow.posting.batch import BatchRecord, lane_of, post_batch
-from stripe_everflow.posting.poster import PostOutcome
+from stripe_everflow.posting.outcome import PostOutcome
 
 
 def conversion(n: int) -> PostbackJob:

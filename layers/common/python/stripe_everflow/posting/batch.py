@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from stripe_everflow.domain.errors import JobError
 from stripe_everflow.domain.jobs import PostbackJob
-from stripe_everflow.posting.poster import Poster, PostOutcome
+from stripe_everflow.posting.outcome import PostOutcome
+from stripe_everflow.posting.poster import Poster
 
 
 @dataclass(frozen=True)
