@@ -184,9 +184,10 @@ class Settings:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
-# Fields several functions share (a shared field needs a default, see dataclass order).
-SECRET_MAX_AGE = env("SECRET_MAX_AGE_SECONDS", integer(), default=300)
-EMAIL_ATTRIBUTION = env("EVERFLOW_EMAIL_ATTRIBUTION", flag, default=False)
+# Fields several classes share. Only fields with a default can be shared so: type
+# checkers see a plain default there, not an env(...) call.
+_SECRET_MAX_AGE = env("SECRET_MAX_AGE_SECONDS", integer(), default=300)
+_EMAIL_ATTRIBUTION = env("EVERFLOW_EMAIL_ATTRIBUTION", flag, default=False)
 
 
 class WebhookSettings(Settings):
@@ -204,9 +205,9 @@ class WebhookSettings(Settings):
     )
     # Stripe's own default; 0 would disable replay protection and is refused.
     signature_tolerance_seconds: int = env("SIGNATURE_TOLERANCE_SECONDS", integer(), default=300)
-    secret_max_age_seconds: int = SECRET_MAX_AGE
+    secret_max_age_seconds: int = _SECRET_MAX_AGE
     # Emails become keyed hashes before queueing, unless Everflow attributes by email.
-    keep_plain_emails: bool = EMAIL_ATTRIBUTION
+    keep_plain_emails: bool = _EMAIL_ATTRIBUTION
 
     def allows(self, event_type: str) -> bool:
         return "*" in self.allowed_event_types or event_type in self.allowed_event_types
@@ -230,10 +231,10 @@ class MatchSettings(Settings):
     subscription_update_invoices: str = env(
         "SUBSCRIPTION_UPDATE_INVOICES", one_of("rebill", "ignore"), default="rebill"
     )
-    email_attribution: bool = EMAIL_ATTRIBUTION
+    email_attribution: bool = _EMAIL_ATTRIBUTION
     eventbridge_account: str = env("EVENTBRIDGE_ACCOUNT", default="default")
     stripe_api_base: str | None = env("STRIPE_API_BASE", default=None)
-    secret_max_age_seconds: int = SECRET_MAX_AGE
+    secret_max_age_seconds: int = _SECRET_MAX_AGE
 
 
 class ClickSettings(Settings):
@@ -244,7 +245,7 @@ class ClickSettings(Settings):
     payment_events_queue_url: str = env("PAYMENT_EVENTS_QUEUE_URL")
     max_clicks_per_request: int = env("MAX_CLICKS_PER_REQUEST", integer(), default=500)
     max_body_bytes: int = env("MAX_CLICK_BODY_BYTES", integer(), default=1_048_576)
-    secret_max_age_seconds: int = SECRET_MAX_AGE
+    secret_max_age_seconds: int = _SECRET_MAX_AGE
 
 
 class PostSettings(Settings):
@@ -276,4 +277,4 @@ class PostSettings(Settings):
     )
     api_calls_per_second: int = env("EVERFLOW_API_CALLS_PER_SECOND", integer(), default=25)
     lease_seconds: int = env("POSTBACK_LEASE_SECONDS", integer(), default=120)
-    secret_max_age_seconds: int = SECRET_MAX_AGE
+    secret_max_age_seconds: int = _SECRET_MAX_AGE
