@@ -246,9 +246,10 @@ def to_raw_json(document: Any) -> bytes:
 
 
 def as_event_text(body: bytes) -> str:
-    """A body as an HTTP API event carries it when not base64-encoded: bytes that only
-    a careless encoder writes (a lone surrogate) come back as that surrogate, other
-    bytes that are not UTF-8 surrogate-escaped, as the local gateway passes them."""
+    """A body as the ``body`` text of an HTTP API event: bytes that only a careless
+    encoder writes (a lone surrogate) come back as that surrogate, other bytes that
+    are not UTF-8 as surrogate escapes — text no gateway should hand over, sent all
+    the same."""
     try:
         return body.decode("utf-8", "surrogatepass")
     except UnicodeDecodeError:

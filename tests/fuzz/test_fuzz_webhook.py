@@ -47,8 +47,8 @@ def signature_for(body: bytes, secret: str, timestamp: int) -> str:
 def request(
     body: bytes, headers: dict[str, str], *, account: str | None, base64_body: bool
 ) -> dict[str, Any]:
-    """An HTTP API payload 2.0 event; bytes that are not UTF-8 arrive base64-encoded or,
-    as the local gateway passes them, surrogate-escaped."""
+    """An HTTP API payload 2.0 event, its body base64-encoded or as text (see
+    ``as_event_text``)."""
     route = "POST /stripe/webhook" if account is None else "POST /stripe/webhook/{account}"
     event: dict[str, Any] = {
         "version": "2.0",

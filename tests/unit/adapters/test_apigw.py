@@ -80,6 +80,6 @@ def test_body_with_a_lone_surrogate_is_refused_as_not_text() -> None:
         parse_http_request(event, max_body_bytes=1000)
 
 
-def test_body_bytes_the_local_gateway_escaped_are_restored() -> None:
+def test_surrogate_escaped_body_bytes_are_restored() -> None:
     event = http_api_event(b"{}") | {"body": b'{"a": "\xff"}'.decode("utf-8", "surrogateescape")}
     assert parse_http_request(event, max_body_bytes=1000).body == b'{"a": "\xff"}'

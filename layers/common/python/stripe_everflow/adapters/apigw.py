@@ -76,7 +76,8 @@ def parse_http_request(event: Mapping[str, Any], *, max_body_bytes: int) -> Http
             raise BodyEncodingError("the body is flagged base64 but is not") from None
     else:
         try:
-            # The local gateway hands undecodable bytes over as surrogate escapes.
+            # API Gateway sends bytes that are not UTF-8 base64-encoded; surrogate
+            # escapes, should a caller pass some, map back to their bytes.
             body = raw.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:
             raise BodyEncodingError("the body is not text: it holds a lone surrogate") from None
