@@ -22,11 +22,23 @@ PostbackDLQ); a job for money the bridge never reported is recorded ``not_ours``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from stripe_everflow.domain.jobs import PostbackJob
 from stripe_everflow.domain.money import currency_exponent
+
+
+@dataclass(frozen=True)
+class EverflowAmounts:
+    """What Everflow holds for one conversion (Network API ``GET reporting/conversions/{id}``):
+    the partner's payout and the network's revenue, in the offer's currency."""
+
+    payout: Decimal
+    revenue: Decimal
+    sale_amount: Decimal | None = None
+    status: str | None = None
 
 
 def net_amount(

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 from stripe_everflow.domain.errors import EverflowApiError
 from stripe_everflow.domain.postback import RecordedConversion
+from stripe_everflow.domain.undo import EverflowAmounts
 
 CONNECT_TIMEOUT_SECONDS = 3.05
 READ_TIMEOUT_SECONDS = 10.0
@@ -93,3 +95,46 @@ class EverflowNetworkApi:
         )
         if isinstance(answer, Mapping) and answer.get("result") is False:
             raise EverflowApiError("PATCH /reporting/conversions: result false")
+
+    def conversion_amounts(self, api_key: str, conversion_id: str) -> EverflowAmounts:
+        """GET reporting/conversions/{id}: the conversion's payout and revenue (and its
+        sale amount and status). Raises EverflowApiError, also when the answer has no
+        readable payout or revenue."""
+        path = f"/reporting/conversions/{quote(conversion_id, safe='')}"
+        document = self._call("GET", path, api_key)
+        if not isinstance(document, Mapping):
+            raise EverflowApiError(f"GET {path}: answer is not an object")
+
+        def amount(name: str) -> Decimal | None:
+            value = document.get(name)
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                return None
+            try:
+                number = Decimal(str(value))
+            except ArithmeticError:
+                return None
+            return number if number.is_finite() and number >= 0 else None
+
+        payout, revenue = amount("payout"), amount("revenue")
+        if payout is None or revenue is None:
+            raise EverflowApiError(f"GET {path}: no payout or revenue in the answer")
+        status = document.get("status")
+        return EverflowAmounts(
+            payout, revenue, amount("sale_amount"), status if isinstance(status, str) else None
+        )
+
+    def set_payout_revenue(
+        self, api_key: str, conversion_id: str, payout: str, revenue: str, is_event: bool
+    ) -> None:
+        """PUT reporting/conversions/{id}/payoutrevenue: the conversion's new absolute
+        payout and revenue (Everflow takes them on approved conversions only).
+        Raises EverflowApiError."""
+        path = f"/reporting/conversions/{quote(conversion_id, safe='')}/payoutrevenue"
+        answer = self._call(
+            "PUT",
+            path,
+            api_key,
+            {"payout": float(payout), "revenue": float(revenue), "is_event": is_event},
+        )
+        if isinstance(answer, Mapping) and answer.get("result") is False:
+            raise EverflowApiError(f"PUT {path}: result false")
