@@ -98,6 +98,7 @@ def test_classifier_decides_on_anything_handed_in_as_an_event(value: Any) -> Non
 
 
 def _strings(value: Any) -> list[str]:
+    """Every string of a JSON value, keys included."""
     found, stack = [], [value]
     while stack:
         node = stack.pop()
@@ -105,6 +106,7 @@ def _strings(value: Any) -> list[str]:
             found.append(node)
         elif isinstance(node, dict):
             stack.extend(node.values())
+            found.extend(name for name in node if isinstance(name, str))
         elif isinstance(node, list):
             stack.extend(node)
     return found

@@ -263,3 +263,8 @@ def test_try_email_hash_gives_none_for_what_is_not_text(raw: object) -> None:
 
 def test_try_email_hash_refuses_a_redacted_value_with_a_trailing_newline() -> None:
     assert try_email_hash("emailhash:" + "a" * 64 + "\n", KEY) is None
+
+
+def test_an_address_used_as_a_key_is_hashed_too() -> None:
+    redacted = redact_emails({"metadata": {"Jenny@Example.com": "vip"}}, KEY)
+    assert redacted == {"metadata": {"emailhash:" + email_hash("jenny@example.com", KEY): "vip"}}

@@ -86,8 +86,8 @@ def _redact_scalar(value: Any, key: str) -> Any:
 def redact_emails(value: Any, key: str) -> Any:
     """A copy of a JSON value with every string that is an email address replaced by
     ``emailhash:<hmac>`` — whatever field holds it (customer_email, billing_details,
-    receipt_email, previous_attributes…), so matching still works and no queue or
-    table ever holds the address.
+    receipt_email, previous_attributes…) and wherever it stands, value or key, so
+    matching still works and no queue or table ever holds the address.
 
     Walks the value without recursion: no nesting depth can exhaust the stack.
     Never raises.
@@ -106,7 +106,8 @@ def redact_emails(value: Any, key: str) -> Any:
             else:
                 child = _redact_scalar(item, key)
             if isinstance(copy, dict):
-                copy[name] = child
+                # An address as a key (metadata {"jenny@…": …}) is hashed as well.
+                copy[_redact_scalar(name, key)] = child
             else:
                 copy.append(child)
     return root
