@@ -84,7 +84,7 @@ def test_a_refused_connection_is_retryable() -> None:
     assert (result.outcome, result.status, result.error) == (
         "retryable",
         None,
-        "connection: ConnectionRefusedError",
+        "not sent: ConnectionRefusedError",
     )
 
 
@@ -226,7 +226,7 @@ def test_tls_refuses_a_certificate_no_trusted_authority_signed(
         _, result = EverflowClient().get(server.url, [("transaction_id", "ef_tx_1")])
     finally:
         server.stop()
-    assert (result.outcome, result.error) == ("retryable", "connection: SSLCertVerificationError")
+    assert (result.outcome, result.error) == ("retryable", "not sent: SSLCertVerificationError")
     assert server.requests == []
 
 
@@ -356,20 +356,21 @@ def test_a_bodyless_204_keeps_its_connection() -> None:
 @pytest.mark.parametrize(
     ("answer", "error"),
     [
-        (b"", "connection: RemoteDisconnected"),
-        (b"SMTP ready\r\n\r\n", "connection: BadStatusLine"),
-        (b"HTTP/1.1 2000 OK\r\n\r\n", "connection: BadStatusLine"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n" + OK_BODY, "connection: IncompleteRead"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n", "connection: HTTPException"),
+        (b"", "no answer: RemoteDisconnected"),
+        (b"SMTP ready\r\n\r\n", "no answer: BadStatusLine"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "no answer: BadStatusLine"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n" + OK_BODY, "no answer: IncompleteRead"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n", "no answer: HTTPException"),
         (
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-            "connection: IncompleteRead",
+            "no answer: IncompleteRead",
         ),
-        (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", "connection: LineTooLong"),
+        (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", "no answer: LineTooLong"),
     ],
     ids=["silence", "not-http", "bad-status", "short-body", "bad-length", "bad-chunk", "long-line"],
 )
 def test_a_broken_answer_is_retryable_and_its_connection_dropped(answer: bytes, error: str) -> None:
+    # the request left: Everflow may have recorded it ("no answer", not "not sent")
     results, server = exchange([(answer, True), (OK + OK_BODY, False)], 2)
 
     assert (results[0].outcome, results[0].error) == ("retryable", error)

@@ -17,6 +17,7 @@ from stripe_everflow.domain.classify import ClassifySettings, classify_event
 from stripe_everflow.domain.jobs import ClickTarget, EmailTarget, PostbackJob
 from stripe_everflow_cli.everflow_standin import EverflowStandIn
 from tests.integration.conftest import Aws
+from tests.integration.everflow_faults import FlakyNetworkApi, HangUp
 from tests.integration.pipeline import Poster
 from tests.support import bridge_secret, stripe_event
 
@@ -146,7 +147,7 @@ def test_connection_refused_is_retryable(
     response = poster.deliver(job())
     assert len(response["batchItemFailures"]) == 1
     entry = poster.ledger("conversion:default:in_1QbridgeFirst01")
-    assert entry["status"] == "retryable" and "connection" in entry["last_error"]
+    assert entry["status"] == "retryable" and "ConnectionRefused" in entry["last_error"]
 
 
 def test_everflow_down_for_a_while_then_every_conversion_posted_once(
@@ -386,3 +387,105 @@ def test_an_encoded_verification_token_is_redacted_too(
     assert dict(everflow.postbacks()[0].query)["verification_token"] == "a+b/c=d&e"
     sent = poster.ledger("conversion:default:in_1QbridgeFirst01")["sent_url"]
     assert "verification_token=REDACTED" in sent and "a%2Bb" not in sent
+
+
+# ------------------------------------------------------------------ doubt carried forward
+
+
+@pytest.fixture
+def flaky_api(everflow: EverflowStandIn) -> Iterator[FlakyNetworkApi]:
+    api = FlakyNetworkApi(everflow.url)
+    yield api
+    api.stop()
+
+
+def _with_api_key(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch, api_url: str
+) -> Poster:
+    secret = bridge_secret(everflow_api_key="ef_api_key")
+    aws.secretsmanager.put_secret_value(SecretId="BridgeSecret", SecretString=json.dumps(secret))
+    return Poster(aws, everflow, monkeypatch, EVERFLOW_API_BASE_URL=api_url)
+
+
+def _wait_for_postbacks(everflow: EverflowStandIn, count: int) -> None:
+    deadline = time.monotonic() + 5  # SQS redelivers minutes later; Everflow has it by then
+    while len(everflow.postbacks()) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("doubt", ["timeout", "503", "crash"])
+@pytest.mark.parametrize("lookup_failure", [503, 429, "slow"])
+def test_a_job_in_doubt_stays_in_doubt_until_a_lookup_answers(
+    aws: Aws,
+    everflow: EverflowStandIn,
+    flaky_api: FlakyNetworkApi,
+    monkeypatch: pytest.MonkeyPatch,
+    doubt: str,
+    lookup_failure: int | str,
+) -> None:
+    # Given an API key, and a first attempt that may have reached Everflow
+    poster = _with_api_key(aws, everflow, monkeypatch, flaky_api.url)
+    network_api = poster.deps.poster.network_api
+    network_api._timeouts = (0.5, 0.5)  # a slow lookup times out quickly
+    one = job()
+    if doubt == "crash":
+        _crash_after_everflow_answered(poster, one)
+        poster.deps.poster.clock = lambda: 2_000  # the crashed attempt's lease ran out
+    else:
+        everflow.script([{"status": 200, "delay": 1.0} if doubt == "timeout" else {"status": 503}])
+        assert len(poster.deliver(one)["batchItemFailures"]) == 1
+        _wait_for_postbacks(everflow, 1)
+    sent = len(everflow.postbacks())
+    # When the lookups of the next three deliveries fail
+    flaky_api.fail(lookup_failure, lookup_failure, lookup_failure)
+    for _ in range(3):
+        response = poster.deliver(one)
+        # Then nothing is posted again while Everflow cannot tell what it holds
+        assert len(everflow.postbacks()) == sent
+        assert len(response["batchItemFailures"]) == 1
+    assert poster.ledger("conversion:default:in_1QbridgeFirst01")["maybe_sent"] is True
+    # and once a lookup answers, the conversion is in Everflow exactly once
+    assert poster.deliver(one) == {"batchItemFailures": []}
+    accepted = [r for r in everflow.postbacks() if r.status == 200]
+    assert len(accepted) == 1
+    assert [failure for _, _, failure in flaky_api.calls] == [lookup_failure] * 3 + [None]
+    entry = poster.ledger("conversion:default:in_1QbridgeFirst01")
+    assert entry["status"] == "posted"
+    if doubt != "503":  # after a 503 Everflow held nothing: the lookup says so, it is posted
+        assert entry["recovered_by"] == "network_api"
+
+
+@pytest.mark.parametrize(
+    ("where", "maybe_sent"), [("hang-up", True), ("refused", False)], ids=["hang-up", "refused"]
+)
+def test_a_request_that_left_is_in_doubt_a_refused_one_is_not(
+    poster: Poster, where: str, maybe_sent: bool
+) -> None:
+    # Given a tracking domain that hangs up once it has the request, or refuses it
+    server = HangUp()
+    try:
+        url = server.url if where == "hang-up" else "http://127.0.0.1:9"
+        poster.deps.poster.postback = dataclasses.replace(poster.deps.poster.postback, base_url=url)
+        # When a job is sent there
+        assert len(poster.deliver(job())["batchItemFailures"]) == 1
+    finally:
+        server.stop()
+    # Then the ledger keeps whether Everflow may have it
+    entry = poster.ledger("conversion:default:in_1QbridgeFirst01")
+    assert (entry["status"], entry["maybe_sent"]) == ("retryable", maybe_sent)
+
+
+def test_every_release_carries_the_doubt_forward(poster: Poster) -> None:
+    ledger = poster.deps.poster.ledger
+    one = PostbackJob.from_json(job())
+    # a release that does not say the request stayed home keeps the job in doubt …
+    assert ledger.begin(one, "a1", 1_000, 60) == "go"
+    ledger.release(one.job_key, "a1", 1_001, {"last_error": "lookup failed"})
+    assert ledger.begin(one, "a2", 1_002, 60) == "resume"
+    # … and so does one after a crashed attempt's lease ran out …
+    assert ledger.begin(one, "a3", 2_000, 60) == "resume"
+    ledger.release(one.job_key, "a3", 2_001, {"last_error": "lookup failed"})
+    assert ledger.begin(one, "a4", 2_002, 60) == "resume"
+    # … until an attempt that knows nothing reached Everflow says so
+    ledger.release(one.job_key, "a4", 2_003, {"last_error": "429"}, maybe_sent=False)
+    assert ledger.begin(one, "a5", 2_004, 60) == "go"

@@ -24,14 +24,19 @@ class Ledger(Protocol):
         attempt_id: str,
         now: int,
         facts: Mapping[str, Any],
-        maybe_sent: bool = False,
+        maybe_sent: bool | None = None,
     ) -> None: ...
     def annotate(self, job_key: str, facts: Mapping[str, Any]) -> None: ...
     def raise_refunded(self, conversion_key: str, refunded_minor: int) -> bool: ...
 
 
 class PostbackClient(Protocol):
-    """The tracking domain: sends a postback, says what the answer means."""
+    """The tracking domain: sends a postback, says what the answer means.
+
+    A network failure is a ``retryable`` result whose ``error`` starts with
+    "not sent: " only when the request never left (refused or timed-out connection,
+    TLS refused, a failed send); any other failure may hide a recorded conversion.
+    """
 
     def get(
         self, base_url: str, params: Sequence[tuple[str, str]], path: str = "/"

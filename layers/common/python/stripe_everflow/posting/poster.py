@@ -6,18 +6,20 @@ worker finds it leased and retries later. Outcomes:
 
 * 2xx → ``posted``;
 * bodyless 204 → ``rejected`` by Everflow: recorded and counted, not retried;
-* 429, 5xx, timeout, connection error → released as ``retryable``; the record fails
-  and SQS redelivers it (after 5 receives it lands in PostbackDLQ);
+* 429, 5xx, timeout, network error → released as ``retryable`` (in doubt unless the
+  request never left or Everflow answered 429); the record fails and is delivered
+  again later;
 * other 4xx → ``failed`` with status and body, and the job is sent to PostbackDLQ
   (a redrive tries it again).
 
-Residual window: a crash after Everflow answered and before the ledger recorded it
-leaves the job ``sending``, and a timeout or 5xx leaves the same doubt
-(``maybe_sent``); the next attempt takes it again. With an Everflow API key the
-bridge first asks Everflow whether the click already has a conversion with this
-order id, and records that instead of sending again; without one (or for base
-conversions, which that lookup does not list) it sends again, and that one call may
-be a duplicate.
+Doubt (``maybe_sent`` in the ledger): a crash after the request left, a timeout, a
+5xx or a hang-up once the request was out may hide a conversion Everflow recorded.
+The job stays in doubt until a lookup settles it: the next attempt first asks
+Everflow (with an API key) whether the click already has a conversion with this
+order id, and records that instead of sending again; a lookup that fails leaves the
+doubt for the attempt after. Residual window: without an API key (or without a
+click id, or for base conversions, which that lookup does not list) the attempt
+after a doubt sends again, and that one call may be a duplicate.
 
 Refund and dispute jobs are applied by ``posting.refunds``. Jobs are
 read once, as ``PostbackJob`` (``domain.jobs``), the contract the matcher writes.
@@ -40,6 +42,7 @@ from stripe_everflow.domain.errors import (
 from stripe_everflow.domain.jobs import UNDO_ACTIONS, PostbackJob
 from stripe_everflow.domain.postback import (
     EventTarget,
+    PostbackResult,
     PostbackSettings,
     conversion_params,
     parse_adv_params,
@@ -51,6 +54,15 @@ from stripe_everflow.ports import MessageSender
 from stripe_everflow.ports.everflow import Ledger, NetworkApi, PostbackClient, RateLimiter
 from stripe_everflow.posting.outcome import PostOutcome
 from stripe_everflow.posting.refunds import apply_undo
+
+
+def may_have_reached(result: PostbackResult) -> bool:
+    """Whether Everflow may have recorded a postback answered ``retryable``: yes after
+    a 5xx, a timeout or a hang-up once the request was out; no after a 429 or a
+    request that never left (PostbackClient's "not sent: " errors)."""
+    if result.status is not None:
+        return result.status != 429
+    return not (result.error or "").startswith("not sent: ")
 
 
 def postback_settings(settings: PostSettings) -> PostbackSettings:
@@ -117,30 +129,39 @@ class Poster:
             return PostOutcome("duplicate", key)
         if began == "busy":
             raise JobBusyError(f"{key} is being sent by another worker")
-        if began == "resume":
-            try:
-                known = self._already_recorded(job)
-            except EverflowApiError:
-                self.ledger.release(key, attempt, now, {"last_error": "lookup failed"})
-                raise
-            if known:
-                self.ledger.finish(
-                    key,
-                    attempt,
-                    "posted",
-                    now,
-                    {"conversion_id": known, "posted_at": now, "recovered_by": "network_api"},
-                )
-                return PostOutcome("posted", key, None, known)
-        token = self.secret.get().everflow_verification_token
-        event_target = self.postback.target_for(job)
+        # Whether Everflow may hold this job: an earlier attempt left the doubt
+        # ("resume") until a lookup settles it, and this attempt's request adds its own
+        # once it may have left. Every way out of this attempt records it.
+        in_doubt = began == "resume"
         try:
-            url, result = self.client.get(
-                self.postback.base_url,
-                conversion_params(job, self.postback, token, event_target),
+            if in_doubt:
+                known = self._already_recorded(job)
+                if known:
+                    self.ledger.finish(
+                        key,
+                        attempt,
+                        "posted",
+                        now,
+                        {"conversion_id": known, "posted_at": now, "recovered_by": "network_api"},
+                    )
+                    return PostOutcome("posted", key, None, known)
+                # A lookup answered that Everflow has nothing, or none can be made
+                # (no API key, no click): the residual window the README describes.
+                in_doubt = False
+            token = self.secret.get().everflow_verification_token
+            event_target = self.postback.target_for(job)
+            params = conversion_params(job, self.postback, token, event_target)
+            in_doubt = True  # from here the request may leave
+            url, result = self.client.get(self.postback.base_url, params)
+        except EverflowApiError as error:
+            self.ledger.release(
+                key, attempt, int(self.clock()), {"last_error": f"lookup failed: {error}"}, True
             )
-        except Exception:
-            self.ledger.release(key, attempt, int(self.clock()), {"last_error": "crash"})
+            raise
+        except BaseException as error:
+            self.ledger.release(
+                key, attempt, int(self.clock()), {"last_error": type(error).__name__}, in_doubt
+            )
             raise
         facts = {
             "is_event": bool(event_target.event_id or event_target.advertiser_event_id),
@@ -152,10 +173,7 @@ class Poster:
         }
         done_at = int(self.clock())
         if result.outcome == "retryable":
-            # A timeout or a 5xx may hide a recorded conversion; a 429 or a refused
-            # connection means Everflow did not take it.
-            maybe_sent = (result.status or 0) >= 500 or (result.error or "").startswith("timeout")
-            self.ledger.release(key, attempt, done_at, facts, maybe_sent=maybe_sent)
+            self.ledger.release(key, attempt, done_at, facts, maybe_sent=may_have_reached(result))
             raise EverflowRetryableError(
                 f"Everflow answered {result.status or result.error}: retried by SQS"
             )

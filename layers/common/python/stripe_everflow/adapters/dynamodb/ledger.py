@@ -12,6 +12,15 @@ one Everflow call:
 
 ``begin`` succeeds only on a new job, a ``retryable`` one, or a ``sending`` one whose
 lease (``lease_until``) has passed.
+
+Doubt (``maybe_sent``): from the moment an attempt takes a job, its request may reach
+Everflow, so ``begin`` marks the job ``maybe_sent`` in the same write, and the mark
+stays until an attempt that knows better says so: ``finish`` (Everflow answered) or
+``release(maybe_sent=False)`` (nothing of this attempt left, and the doubt an earlier
+attempt left was settled by a lookup). A crash, a release that does not say, or a
+lookup that failed all leave the mark, and ``begin`` answers "resume" to the next
+attempt: it asks Everflow before sending again.
+
 Botocore errors propagate: the record fails and SQS retries it.
 """
 
@@ -82,6 +91,7 @@ class Ledger:
                 Key=ledger_key(job.job_key),
                 UpdateExpression=(
                     "SET #status = :sending, attempt_id = :attempt, lease_until = :lease, "
+                    "maybe_sent = :doubt, "
                     "updated_at = :now, created_at = if_not_exists(created_at, :now), "
                     + ", ".join(f"#{k} = :{k}" for k in summary)
                     + " ADD attempts :one"
@@ -100,6 +110,7 @@ class Ledger:
                         ":lease": now + lease_seconds,
                         ":now": now,
                         ":one": 1,
+                        ":doubt": True,
                         **{f":{k}": v for k, v in summary.items()},
                     }
                 ),
@@ -108,7 +119,7 @@ class Ledger:
             old = answer.get("Attributes", {})
             previous = old.get("status", {}).get("S")
             # A crashed attempt, or one whose call may have reached Everflow unseen
-            # (timeout, 5xx): the caller checks before sending again.
+            # (timeout, 5xx, a failed lookup): the caller checks before sending again.
             maybe_sent = old.get("maybe_sent", {}).get("BOOL", False)
             return "resume" if previous == "sending" or maybe_sent else "go"
         except Exception as error:
@@ -120,7 +131,13 @@ class Ledger:
     def finish(
         self, job_key: str, attempt_id: str, status: str, now: int, facts: Mapping[str, Any]
     ) -> None:
-        """Record the final state for this attempt (only while it holds the job)."""
+        """Record the final state for this attempt (only while it holds the job):
+        Everflow answered, so no doubt is left."""
+        self._record(job_key, attempt_id, status, now, {"maybe_sent": False, **facts})
+
+    def _record(
+        self, job_key: str, attempt_id: str, status: str, now: int, facts: Mapping[str, Any]
+    ) -> None:
         values = {k: v for k, v in facts.items() if v is not None}
         self._db.update_item(
             TableName=self._table,
@@ -146,14 +163,16 @@ class Ledger:
         attempt_id: str,
         now: int,
         facts: Mapping[str, Any],
-        maybe_sent: bool = False,
+        maybe_sent: bool | None = None,
     ) -> None:
         """Give the job back after a retryable failure (the next delivery may take it).
 
-        ``maybe_sent``: the request may have reached Everflow (a timeout, a 5xx), so
-        the next attempt looks before sending again.
+        ``maybe_sent``: True, a request may have reached Everflow (a timeout, a 5xx, a
+        hang-up), so the next attempt looks before sending again; False, the caller
+        knows Everflow has nothing (its request never left, and any earlier doubt was
+        settled by a lookup); None (the default), the doubt stays as ``begin`` set it.
         """
-        self.finish(job_key, attempt_id, "retryable", now, {**facts, "maybe_sent": maybe_sent})
+        self._record(job_key, attempt_id, "retryable", now, {**facts, "maybe_sent": maybe_sent})
 
     def annotate(self, job_key: str, facts: Mapping[str, Any]) -> None:
         """Add facts to a final entry (a conversion's Everflow state after a refund)."""

@@ -9,9 +9,12 @@ RFC 9112 says: chunked, by length, or up to the close. Interim ``1xx`` answers
 (``103 Early Hints`` from a CDN) are skipped. Limits as ``http.client``'s: 64 KiB a
 line, 100 headers; bodies beyond 64 KiB are cut and their connection dropped.
 
-Errors are ``http.client``'s exception classes (``RemoteDisconnected``,
-``BadStatusLine``, ``IncompleteRead``, ``LineTooLong``), ``OSError`` and
-``TimeoutError`` from the socket; after any of them the connection is unusable.
+Sending (``send``) and reading the answer (``answer``) are two steps, because a
+failure means different things in each: before the request is out the server cannot
+have acted on it; after, it may have. Errors are ``http.client``'s exception classes
+(``RemoteDisconnected``, ``BadStatusLine``, ``IncompleteRead``, ``LineTooLong``),
+``OSError`` and ``TimeoutError`` from the socket; after any of them the connection
+is unusable.
 """
 
 from __future__ import annotations
@@ -58,10 +61,15 @@ class Connection:
             raise
         return cls(sock)
 
-    def get(self, request: bytes) -> tuple[int, bytes, bool]:
-        """Send a complete GET request; returns the status, the body and whether the
-        connection may carry another request."""
+    def send(self, request: bytes) -> None:
+        """Send a complete GET request (raises OSError: then the server cannot have
+        read the whole request, and an incomplete one is never acted on)."""
         self.sock.sendall(request)
+
+    def answer(self) -> tuple[int, bytes, bool]:
+        """Read the answer to the request sent; returns the status, the body and whether
+        the connection may carry another request. Raises once the request is out: the
+        server may have acted on it."""
         reader = self.reader
         for _ in range(MAX_INTERIM_ANSWERS):
             version, status = _status_line(reader.readline(MAX_LINE + 1))

@@ -23,10 +23,17 @@ READ_TIMEOUT_SECONDS = 10.0
 
 
 class EverflowNetworkApi:
-    def __init__(self, base_url: str, session: Any | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        session: Any | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+    ) -> None:
         self._base = base_url.rstrip("/") + "/v1/networks"
         self._session = session
         self._lock = threading.Lock()
+        self._timeouts = (connect_timeout, read_timeout)
 
     def _http(self) -> Any:
         with self._lock:
@@ -45,7 +52,7 @@ class EverflowNetworkApi:
                 self._base + path,
                 json=body,
                 headers={"X-Eflow-API-Key": api_key, "Accept": "application/json"},
-                timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+                timeout=self._timeouts,
             )
         except requests.RequestException as error:
             raise EverflowApiError(f"{method} {path}: {type(error).__name__}") from error

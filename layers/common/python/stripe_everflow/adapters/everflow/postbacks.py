@@ -28,6 +28,8 @@ from stripe_everflow.domain.postback import PostbackResult, interpret_answer
 CONNECT_TIMEOUT_SECONDS = 3.05
 READ_TIMEOUT_SECONDS = 10.0
 USER_AGENT = "stripe-everflow-bridge/0.1"
+# The error of a failure before the request left (see PostbackClient in ports.everflow).
+NOT_SENT = "not sent: "
 
 Origin = tuple[str, str, int]  # scheme, host, port
 # What quote_plus leaves as it is: most postback values (ids, amounts) are only this.
@@ -65,8 +67,11 @@ class EverflowClient:
     ) -> tuple[str, PostbackResult]:
         """Send one postback (``path`` "/reversal" for a reversal); returns the URL sent
         and what the answer means. Network failures come back as a ``retryable``
-        result (``error`` "timeout: …" or "connection: …"), never raised; a base URL
-        that is not http(s) raises ValueError."""
+        result, never raised, and its ``error`` says whether Everflow may have the
+        request: "not sent: …" when it never left (connection refused or timed out,
+        TLS refused, the send failed), "timeout: ReadTimeout" or "no answer: …" once it
+        was out (no answer in time, the server hung up, a broken status line or body).
+        A base URL that is not http(s) raises ValueError."""
         origin, prefix, headers = self._base(base_url)
         query = _query(params)
         url = base_url.rstrip("/") + path + "?" + query
@@ -79,17 +84,22 @@ class EverflowClient:
         try:
             connection = self._connection(origin)
         except TimeoutError:
-            return url, _failed("timeout: ConnectTimeout")
+            return url, _failed(f"{NOT_SENT}ConnectTimeout")
         except OSError as error:
-            return url, _failed(f"connection: {type(error).__name__}")
+            return url, _failed(f"{NOT_SENT}{type(error).__name__}")
         try:
-            status, body, reusable = connection.get(request)
+            connection.send(request)
+        except OSError as error:
+            connection.close()
+            return url, _failed(f"{NOT_SENT}{type(error).__name__}")
+        try:
+            status, body, reusable = connection.answer()
         except TimeoutError:
             connection.close()
             return url, _failed("timeout: ReadTimeout")
         except (OSError, http.client.HTTPException) as error:
             connection.close()
-            return url, _failed(f"connection: {type(error).__name__}")
+            return url, _failed(f"no answer: {type(error).__name__}")
         if reusable:
             self._give_back(origin, connection)
         else:
