@@ -423,3 +423,15 @@ def test_odd_events_leave_nothing_half_done(pipeline: Pipeline, aws: Aws) -> Non
     assert pipeline.jobs() == []
     failures, outcome = match(pipeline, invoice())
     assert failures == [] and outcome["status"] == "job"
+
+
+def test_an_eventbridge_event_without_an_id_is_ignored_not_failed(pipeline: Pipeline) -> None:
+    # Given a Stripe event from the EventBridge intake that lost its id
+    event = stripe_event("basil", "invoice.paid.first")
+    del event["id"]
+    envelope = {"source": "aws.partner/stripe.com/ed_test_61Q", "detail": event}
+    # When the matcher receives it
+    answer = pipeline.deliver(json.dumps(envelope))
+    # Then the record does not fail into the DLQ, and no job is sent
+    assert answer["batchItemFailures"] == []
+    assert pipeline.jobs() == []

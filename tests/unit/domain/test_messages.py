@@ -93,3 +93,18 @@ def message(**changes: Any) -> str:
 def test_a_message_the_matcher_cannot_read_is_refused(body: str, problem: str) -> None:
     with pytest.raises(MalformedMessageError, match=problem):
         read(body)
+
+
+@pytest.mark.parametrize("event_id", [None, 42, "missing"])
+def test_an_event_without_a_string_id_reads_with_an_empty_id(event_id: object) -> None:
+    # Given an EventBridge envelope whose Stripe event has no usable id
+    event: dict[str, object] = {"object": "event", "type": "invoice.paid", "data": {}}
+    if event_id != "missing":
+        event["id"] = event_id
+    body = json.dumps({"source": "aws.partner/stripe.com/ed_1", "detail": event})
+    # When the matcher reads it
+    incoming = IncomingEvent.from_json(body, eventbridge_account="default")
+    # Then its id is empty (the classifier ignores it as missing_stripe_id), not an error
+    assert incoming.event_id == ""
+    message = PaymentEventMessage("default", "webhook", 0, dict(event))
+    assert message.event_id == ""

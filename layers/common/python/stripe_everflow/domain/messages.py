@@ -56,7 +56,7 @@ class PaymentEventMessage:
 
     @property
     def event_id(self) -> str:
-        return str(self.event["id"])
+        return _event_id(self.event)
 
     @property
     def event_type(self) -> str:
@@ -86,7 +86,7 @@ class IncomingEvent:
 
     @property
     def event_id(self) -> str:
-        return str(self.event["id"])
+        return _event_id(self.event)
 
     def to_json(self) -> str:
         """The ``stripe-event/1`` message (``replayed_at``/``replay_id`` only on a replay)."""
@@ -156,6 +156,13 @@ class IncomingEvent:
             replayed_at=_seconds(document, "replayed_at"),
             replay_id=replay_id,
         )
+
+
+def _event_id(event: dict[str, Any]) -> str:
+    """The Stripe event's id, or "" when it has none usable (the classifier then
+    ignores the event as ``missing_stripe_id``: reading a message never fails on it)."""
+    value = event.get("id")
+    return value if isinstance(value, str) else ""
 
 
 def _seconds(document: dict[str, Any], name: str) -> int | None:
