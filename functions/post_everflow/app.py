@@ -68,9 +68,12 @@ class Dependencies:
             ledger=Ledger(settings.ledger_table, dynamodb),
             client=EverflowClient(pool_size=MAX_PARALLEL_POSTS),
             dead_letters=SqsSender(settings.postback_dlq_url),
-            network_api=EverflowNetworkApi(settings.api_base_url),
-            rate_limiter=ApiRateLimiter(
-                settings.ledger_table, dynamodb, per_second=settings.api_calls_per_second
+            # Every Network API call takes its slot of the shared budget in the adapter.
+            network_api=EverflowNetworkApi(
+                settings.api_base_url,
+                ApiRateLimiter(
+                    settings.ledger_table, dynamodb, per_second=settings.api_calls_per_second
+                ),
             ),
         )
         return cls(poster, ThreadPoolExecutor(max_workers=MAX_PARALLEL_POSTS))

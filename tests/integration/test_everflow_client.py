@@ -1,5 +1,6 @@
 """The postback client over real sockets on 127.0.0.1: the query as sent, keep-alive,
-connections the server closed, timeouts, refused connections and TLS verification."""
+connections the server closed, timeouts, refused connections and TLS verification;
+and the Network API adapter's budget."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
+from stripe_everflow.adapters.everflow.network_api import EverflowNetworkApi
 from stripe_everflow.adapters.everflow.postbacks import EverflowClient
+from stripe_everflow.domain.errors import EverflowApiError
 from stripe_everflow_cli.everflow_standin import EverflowStandIn
 
 PARAMS = [
@@ -389,3 +392,48 @@ def test_a_body_beyond_64_kib_is_cut_and_its_connection_dropped() -> None:
 
     assert results[0].outcome == "posted" and results[1].conversion_id == "c1"
     assert server.connections() == [1, 2]
+
+
+# ------------------------------------------------------------------ the Network API
+
+
+class CountingBudget:
+    """A Network API budget that counts the slots taken, and when."""
+
+    def __init__(self, everflow: EverflowStandIn) -> None:
+        self.everflow = everflow
+        self.taken: list[int] = []  # Network API calls the stand-in had seen at each slot
+
+    def acquire(self) -> None:
+        self.taken.append(len(self.everflow.api_calls()))
+
+
+def test_every_network_api_call_takes_a_slot_of_the_budget_first(
+    everflow: EverflowStandIn,
+) -> None:
+    # Given a conversion in Everflow, the Network API adapter and the budget it was built with
+    _, posted = EverflowClient().get(everflow.url, [("transaction_id", "ef_tx_1"), ("amount", "9")])
+    conversion_id = str(posted.conversion_id)
+    budget = CountingBudget(everflow)
+    api = EverflowNetworkApi(everflow.url, budget)
+
+    # When each of its calls is made
+    api.events_of_transaction("ef_api_key", "ef_tx_1")
+    api.set_status("ef_api_key", [conversion_id], "approved")
+    api.set_sale_amount("ef_api_key", conversion_id, "10.00", True)
+
+    # Then each took its slot before it reached Everflow
+    assert len(everflow.api_calls()) == 3
+    assert budget.taken == [0, 1, 2]
+
+
+def test_a_budget_that_stays_exhausted_fails_the_call_before_it_is_made(
+    everflow: EverflowStandIn,
+) -> None:
+    class Exhausted:
+        def acquire(self) -> None:
+            raise EverflowApiError("the Network API rate limit stayed exhausted")
+
+    with pytest.raises(EverflowApiError, match="rate limit"):
+        EverflowNetworkApi(everflow.url, Exhausted()).events_of_transaction("k", "ef_tx_1")
+    assert everflow.api_calls() == []

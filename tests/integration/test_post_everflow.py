@@ -489,3 +489,36 @@ def test_every_release_carries_the_doubt_forward(poster: Poster) -> None:
     # … until an attempt that knows nothing reached Everflow says so
     ledger.release(one.job_key, "a4", 2_003, {"last_error": "429"}, maybe_sent=False)
     assert ledger.begin(one, "a5", 2_004, 60) == "go"
+
+
+# ------------------------------------------------------------------ the Network API budget
+
+
+def test_recovery_lookups_go_through_the_shared_network_api_budget(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a budget of 2 Network API calls a second, and five jobs left in doubt
+    secret = bridge_secret(everflow_api_key="ef_api_key")
+    aws.secretsmanager.put_secret_value(SecretId="BridgeSecret", SecretString=json.dumps(secret))
+    poster = Poster(
+        aws,
+        everflow,
+        monkeypatch,
+        EVERFLOW_API_BASE_URL=everflow.url,
+        EVERFLOW_API_CALLS_PER_SECOND="2",
+    )
+    jobs = [job(id=f"in_budget{n}") for n in range(5)]
+    for one in jobs:
+        assert poster.deps.poster.ledger.begin(PostbackJob.from_json(one), "crashed", 1_000, 60)
+    poster.deps.poster.clock = lambda: 2_000
+    # When they are recovered (one a batch: moto's DynamoDB is not atomic across threads)
+    for one in jobs:
+        assert poster.deliver(one) == {"batchItemFailures": []}
+    # Then every lookup took a slot of the budget in LedgerTable, never more than 2 a second
+    assert len(everflow.api_calls()) == 5
+    windows = [
+        int(item["calls"]["N"])
+        for item in aws.dynamodb.scan(TableName=aws.resources.table_names["LedgerTable"])["Items"]
+        if item["pk"]["S"].startswith("ratelimit#everflow-api#")
+    ]
+    assert sum(windows) == 5 and max(windows) <= 2

@@ -189,6 +189,8 @@ class Poster:
         return PostOutcome(status, key, result.status, result.conversion_id)
 
     def throttle(self) -> None:
-        """Wait for a slot in the Network API budget shared by every worker."""
+        """Wait for a slot in ``rate_limiter``, if one is given. The Network API adapter
+        takes its slot of the shared budget itself before every call (the function
+        gives the poster no ``rate_limiter``), so this is a no-op there."""
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()

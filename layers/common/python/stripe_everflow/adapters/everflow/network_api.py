@@ -2,8 +2,13 @@
 ``X-Eflow-API-Key``), for what a postback cannot do: finding a conversion the
 bridge may already have sent, and (for refunds) changing one.
 
-Timeouts: 3.05 s connect, 10 s read. Errors raise EverflowApiError; callers decide
-whether that fails the record (retried by SQS) or is only logged.
+Every call first takes a slot of the Network API budget shared by every worker
+(``budget``, a ``RateLimiter``: Everflow answers 429 beyond its rate), here where the
+call is made, so no caller can forget it.
+
+Timeouts: 3.05 s connect, 10 s read. Errors (a budget that stayed exhausted
+included) raise EverflowApiError; callers decide whether that fails the record
+(retried) or is only logged.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from urllib.parse import quote
 from stripe_everflow.domain.errors import EverflowApiError
 from stripe_everflow.domain.postback import RecordedConversion
 from stripe_everflow.domain.undo import EverflowAmounts
+from stripe_everflow.ports.everflow import RateLimiter
 
 CONNECT_TIMEOUT_SECONDS = 3.05
 READ_TIMEOUT_SECONDS = 10.0
@@ -26,6 +32,7 @@ class EverflowNetworkApi:
     def __init__(
         self,
         base_url: str,
+        budget: RateLimiter | None,
         session: Any | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
         read_timeout: float = READ_TIMEOUT_SECONDS,
@@ -34,6 +41,7 @@ class EverflowNetworkApi:
         self._session = session
         self._lock = threading.Lock()
         self._timeouts = (connect_timeout, read_timeout)
+        self._budget = budget
 
     def _http(self) -> Any:
         with self._lock:
@@ -46,6 +54,8 @@ class EverflowNetworkApi:
     def _call(self, method: str, path: str, api_key: str, body: Any = None) -> Any:
         import requests
 
+        if self._budget is not None:
+            self._budget.acquire()
         try:
             answer = self._http().request(
                 method,
