@@ -12,20 +12,43 @@ stack and manual tries) or from Python (tests):
 * ``POST /__standin/default`` — ``{"status": 200, "delay": 0.2}``: the answer when
   nothing is scripted.
 
+* ``POST /__standin/offer`` — ``{"payout": "10", "payout_percent": "0",
+  "revenue": "0", "revenue_percent": "100", "payout_percent_of_revenue": "0"}``:
+  the offer's terms for the conversions accepted from then on.
+
 Default answer to a conversion postback: 200 with ``{"conversion_id": …,
-"transaction_id": …}``, the shape Everflow's SDK endpoint answers with. The Network
-API's ``GET /v1/networks/reporting/events/{transaction_id}`` lists the conversions
-it accepted for that click.
+"transaction_id": …}``, the shape Everflow's SDK endpoint answers with.
+
+Like Everflow, it keeps each conversion it accepted: sale amount, payout and revenue
+computed from the offer's terms when it is recorded (CPA: a flat payout; CPS: a
+percentage of the sale amount; CPA+CPS: both; RevShare: a percentage of the revenue),
+and its status. A reversal postback rejects it (by ``conversion_id``, else every
+conversion with that ``order_id``). The Network API calls the bridge makes act on them:
+
+* ``GET /v1/networks/reporting/events/{transaction_id}`` — the conversions of a click;
+* ``GET /v1/networks/reporting/conversions/{id}`` — one conversion (404 if unknown);
+* ``PATCH /v1/networks/reporting/conversions`` — approve or reject;
+* ``PUT /v1/networks/reporting/conversions/{id}/saleamount`` — a new sale amount
+  (payout and revenue are left as they are: Everflow does not document recomputing
+  them, and its Control Center adjusts them apart, "Adjust Revenue & Payout");
+* ``PUT /v1/networks/reporting/conversions/{id}/payoutrevenue`` — new absolute
+  payout and revenue; refused with 400 unless the conversion is approved, as
+  Everflow documents.
+
+Scripted answers apply to postbacks, reversals and the Network API's writes (a
+scripted failure changes nothing); the reads always answer from what was recorded.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -40,6 +63,78 @@ class Answer:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Answer:
         return cls(int(raw.get("status", 200)), float(raw.get("delay", 0.0)), raw.get("body"))
+
+
+@dataclass(frozen=True)
+class OfferTerms:
+    """An offer's payout and revenue: flat amounts plus percentages of the sale amount
+    (the partner's payout may also be a percentage of the revenue: RevShare)."""
+
+    payout: Decimal = Decimal(10)
+    payout_percent: Decimal = Decimal(0)
+    revenue: Decimal = Decimal(0)
+    revenue_percent: Decimal = Decimal(100)
+    payout_percent_of_revenue: Decimal = Decimal(0)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> OfferTerms:
+        names = ("payout", "payout_percent", "revenue", "revenue_percent")
+        values = {
+            n: Decimal(str(raw[n])) for n in (*names, "payout_percent_of_revenue") if n in raw
+        }
+        return cls(**values)
+
+    def amounts(self, sale_amount: Decimal) -> tuple[Decimal, Decimal]:
+        """(payout, revenue) of a conversion of ``sale_amount``, to the cent."""
+        cent = Decimal("0.01")
+        revenue = self.revenue + sale_amount * self.revenue_percent / 100
+        payout = (
+            self.payout
+            + sale_amount * self.payout_percent / 100
+            + revenue * self.payout_percent_of_revenue / 100
+        )
+        return payout.quantize(cent, ROUND_HALF_UP), revenue.quantize(cent, ROUND_HALF_UP)
+
+
+@dataclass
+class StandInConversion:
+    """A conversion the stand-in accepted, as Everflow would hold it."""
+
+    conversion_id: str
+    transaction_id: str | None
+    order_id: str | None
+    is_event: bool
+    sale_amount: Decimal
+    payout: Decimal
+    revenue: Decimal
+    status: str = "approved"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "conversion_id": self.conversion_id,
+            "transaction_id": self.transaction_id,
+            "order_id": self.order_id,
+            "status": self.status,
+            "is_event": self.is_event,
+            "sale_amount": float(self.sale_amount),
+            "payout": float(self.payout),
+            "revenue": float(self.revenue),
+        }
+
+
+_CONVERSION_PATH = re.compile(
+    r"/v1/networks/reporting/conversions/([^/]+)(?:/(saleamount|payoutrevenue))?"
+)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and number >= 0 else None
 
 
 @dataclass
@@ -75,6 +170,8 @@ class EverflowStandIn:
     _script: deque[Answer] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     connections: set[str] = field(default_factory=set)
+    offer: OfferTerms = field(default_factory=OfferTerms)
+    recorded: dict[str, StandInConversion] = field(default_factory=dict)
 
     # ------------------------------------------------------------ control
 
@@ -87,6 +184,17 @@ class EverflowStandIn:
     def set_default(self, raw: dict[str, Any]) -> None:
         with self._lock:
             self.default = Answer.from_dict(raw)
+
+    def set_offer(self, raw: dict[str, Any]) -> None:
+        """The offer's terms for the conversions accepted from now on."""
+        with self._lock:
+            self.offer = OfferTerms.from_dict(raw)
+
+    def conversion(self, conversion_id: str) -> StandInConversion | None:
+        """The conversion as Everflow would hold it now (a copy)."""
+        with self._lock:
+            found = self.recorded.get(conversion_id)
+            return None if found is None else StandInConversion(**found.__dict__)
 
     def requests(self, path_prefix: str = "/") -> list[ReceivedRequest]:
         with self._lock:
@@ -108,6 +216,7 @@ class EverflowStandIn:
         with self._lock:
             self.received.clear()
             self.connections.clear()
+            self.recorded.clear()
 
     def _next_answer(self) -> Answer:
         with self._lock:
@@ -115,36 +224,95 @@ class EverflowStandIn:
 
     # ------------------------------------------------------------ serving
 
-    def _network_api(self, path: str) -> tuple[int, str] | None:
+    def _network_api_read(self, method: str, path: str) -> tuple[int, str] | None:
         """The Network API reads the bridge makes, answered from what was recorded."""
-        prefix = "/v1/networks/reporting/events/"
-        if not path.startswith(prefix):
+        if method != "GET":
             return None
-        transaction_id = unquote(path[len(prefix) :])
+        prefix = "/v1/networks/reporting/events/"
+        if path.startswith(prefix):
+            transaction_id = unquote(path[len(prefix) :])
+            with self._lock:
+                events = [
+                    c.as_dict()
+                    for c in self.recorded.values()
+                    if c.transaction_id == transaction_id
+                ]
+            return 200, json.dumps({"events": events})
+        match = _CONVERSION_PATH.fullmatch(path)
+        if match and not match.group(2):
+            with self._lock:
+                found = self.recorded.get(unquote(match.group(1)))
+                document = None if found is None else found.as_dict()
+            if document is None:
+                return 404, json.dumps({"error": "conversion not found"})
+            return 200, json.dumps(document)
+        return None
+
+    def _record(
+        self, method: str, path: str, query: list[tuple[str, str]], body: str
+    ) -> str | None:
+        """What an accepted request changes in the recorded conversions: a new
+        conversion, a reversal, a status, a sale amount, a payout and revenue. Returns
+        an error text when Everflow would refuse the change."""
+        params = dict(query)
         with self._lock:
-            accepted = [
-                (dict(r.query), r.conversion_id)
-                for r in self.received
-                if r.path == "/" and r.conversion_id
-            ]
-        events = [
-            {
-                "conversion_id": conversion_id,
-                "transaction_id": transaction_id,
-                "order_id": params.get("order_id"),
-                "status": "approved",
-                "is_event": "event_id" in params or "adv_event_id" in params,
-                "sale_amount": float(params.get("amount") or 0),
-            }
-            for params, conversion_id in accepted
-            if params.get("transaction_id") == transaction_id
-        ]
-        return 200, json.dumps({"events": events})
+            if method == "GET" and path == "/reversal":
+                for c in self.recorded.values():
+                    if params.get("conversion_id") == c.conversion_id or (
+                        "conversion_id" not in params
+                        and params.get("order_id")
+                        and params.get("order_id") == c.order_id
+                    ):
+                        c.status = "rejected"
+                return None
+            try:
+                document = json.loads(body) if body else {}
+            except ValueError:
+                return "body is not JSON"
+            if method == "PATCH" and path == "/v1/networks/reporting/conversions":
+                for conversion_id in document.get("conversion_ids") or []:
+                    if conversion_id in self.recorded:
+                        self.recorded[conversion_id].status = str(document["conversion_status"])
+                return None
+            match = _CONVERSION_PATH.fullmatch(path)
+            if method != "PUT" or not match or not match.group(2):
+                return None
+            found = self.recorded.get(unquote(match.group(1)))
+            if found is None:
+                return "conversion not found"
+            if match.group(2) == "saleamount":
+                amount = _decimal(document.get("sale_amount"))
+                if amount is None:
+                    return "sale_amount must be a number >= 0"
+                found.sale_amount = amount
+                return None
+            payout, revenue = _decimal(document.get("payout")), _decimal(document.get("revenue"))
+            if payout is None or revenue is None:
+                return "payout and revenue must be numbers >= 0"
+            if found.status != "approved":
+                return "payout and revenue can only be updated on approved conversions"
+            found.payout, found.revenue = payout, revenue
+            return None
+
+    def _accept_conversion(self, query: list[tuple[str, str]], conversion_id: str) -> None:
+        params = dict(query)
+        sale_amount = _decimal(params.get("amount") or 0) or Decimal(0)
+        with self._lock:
+            payout, revenue = self.offer.amounts(sale_amount)
+            self.recorded[conversion_id] = StandInConversion(
+                conversion_id=conversion_id,
+                transaction_id=params.get("transaction_id"),
+                order_id=params.get("order_id"),
+                is_event="event_id" in params or "adv_event_id" in params,
+                sale_amount=sale_amount,
+                payout=payout,
+                revenue=revenue,
+            )
 
     def _respond(
         self, method: str, path: str, query: list[tuple[str, str]], body: str, connection: str
     ) -> tuple[int, str]:
-        api = self._network_api(path)
+        api = self._network_api_read(method, path)
         if api is not None:
             status, payload = api
             with self._lock:
@@ -156,11 +324,18 @@ class EverflowStandIn:
         if answer.delay:
             time.sleep(answer.delay)
         conversion_id = None
+        status = answer.status
+        api_write = path.startswith("/v1/networks/")
         if answer.body is not None:
             payload = answer.body
-        elif answer.status == 204:
+        elif status == 204:
             payload = ""
-        elif 200 <= answer.status < 300:
+        elif 200 <= status < 300 and api_write:
+            refused = self._record(method, path, query, body)
+            status, payload = (
+                (400, json.dumps({"error": refused})) if refused else (status, '{"result": true}')
+            )
+        elif 200 <= status < 300:
             conversion_id = uuid.uuid4().hex[:16]
             payload = json.dumps(
                 {
@@ -169,15 +344,20 @@ class EverflowStandIn:
                 }
             )
         else:
-            payload = json.dumps({"error": f"stand-in answered {answer.status}"})
+            payload = json.dumps({"error": f"stand-in answered {status}"})
+        if 200 <= status < 300 and not api_write:
+            if path == "/" and conversion_id:
+                self._accept_conversion(query, conversion_id)
+            elif path == "/reversal":
+                self._record(method, path, query, body)
         with self._lock:
             self.received.append(
                 ReceivedRequest(
-                    method, path, query, body, answer.status, time.time(), connection, conversion_id
+                    method, path, query, body, status, time.time(), connection, conversion_id
                 )
             )
             self.connections.add(connection)
-        return answer.status, payload
+        return status, payload
 
     def start(self) -> EverflowStandIn:
         standin = self
@@ -214,6 +394,10 @@ class EverflowStandIn:
                     return
                 if split.path == "/__standin/default" and self.command == "POST":
                     standin.set_default(json.loads(body or "{}"))
+                    self._send(200, "{}")
+                    return
+                if split.path == "/__standin/offer" and self.command == "POST":
+                    standin.set_offer(json.loads(body or "{}"))
                     self._send(200, "{}")
                     return
                 peer = f"{self.client_address[0]}:{self.client_address[1]}"

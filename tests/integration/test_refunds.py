@@ -16,6 +16,14 @@ from tests.integration.pipeline import Pipeline, Poster, build_pipeline
 from tests.support import bridge_secret, stripe_event
 
 RENEW_JOB = "conversion:default:in_1QbridgeRenew01"
+REFUNDED_AT = 1770735601  # the created of events/'s charge.refunded
+
+
+def refund_key(
+    refunded_minor: int, charge: str = "ch_3QbridgeRenew01", at: int = REFUNDED_AT
+) -> str:
+    """The job of one refund state: the charge's cumulative refunded amount, and when."""
+    return f"refund:default:{charge}:{refunded_minor}@{at}"
 
 
 @pytest.fixture
@@ -74,9 +82,12 @@ def refunded(
     event_id: str | None = None,
     currency: str = "usd",
     amount: int = 4900,
+    created: int | None = None,
 ) -> dict[str, Any]:
     event = copy.deepcopy(stripe_event(shape, "charge.refunded"))
     event["id"] = event_id or f"evt_refund_{refunded_minor}"
+    if created is not None:
+        event["created"] = created
     event["data"]["object"].update(
         amount_refunded=refunded_minor,
         refunded=refunded_minor >= amount,
@@ -102,7 +113,7 @@ def test_full_refund_reverses_the_conversion_by_its_id(
     [reversal] = everflow.reversals()
     assert dict(reversal.query) == {"nid": "1", "conversion_id": conversion_id}
     assert bridge.ledger(RENEW_JOB)["everflow_state"] == "reversed"
-    entry = bridge.ledger("refund:default:ch_3QbridgeRenew01:4900")
+    entry = bridge.ledger(refund_key(4900))
     assert (entry["status"], entry["everflow_action"]) == ("reversed", "reverse")
 
 
@@ -141,7 +152,7 @@ def test_an_older_refund_state_arriving_late_changes_nothing(
     bridge.stripe(refunded("legacy", 1500))  # delivered late
     puts = [json.loads(r.body)["sale_amount"] for r in everflow.api_calls() if r.method == "PUT"]
     assert puts == [25.0]
-    assert bridge.ledger("refund:default:ch_3QbridgeRenew01:1500")["status"] == "superseded"
+    assert bridge.ledger(refund_key(1500))["status"] == "superseded"
 
 
 def test_duplicate_refund_events_make_one_call(bridge: Bridge, everflow: EverflowStandIn) -> None:
@@ -165,9 +176,7 @@ def test_refund_before_its_conversion_is_posted_waits_for_it(
     [response] = bridge.stripe(refunded("legacy", 4900))
     assert len(response["batchItemFailures"]) == 1
     assert everflow.reversals() == []
-    refund_job = json.dumps(
-        json.loads(bridge.ledger("refund:default:ch_3QbridgeRenew01:4900")["job"])
-    )
+    refund_job = json.dumps(json.loads(bridge.ledger(refund_key(4900))["job"]))
     # Then once the conversion is posted, the retried refund reverses it
     bridge.poster.deliver(json.dumps(conversion_job[0]["Body"]))
     bridge.poster.deliver(json.dumps(conversion_job[0]["Body"]))
@@ -184,7 +193,7 @@ def test_refund_of_a_payment_never_attributed_is_not_ours(
     )
     [response] = bridge.stripe(other)
     assert response == {"batchItemFailures": []}
-    assert bridge.ledger("refund:default:ch_unknown:4900")["status"] == "not_ours"
+    assert bridge.ledger(refund_key(4900, "ch_unknown"))["status"] == "not_ours"
     assert everflow.reversals() == [] and everflow.api_calls() == []
 
 
@@ -262,7 +271,7 @@ def test_without_an_api_key_partial_refunds_follow_the_fallback(
     assert len(everflow.reversals()) == reversals
     assert everflow.api_calls() == []
     expected = "recorded" if fallback == "record-only" else "reversed"
-    assert bridge.ledger("refund:default:ch_3QbridgeRenew01:1500")["status"] == expected
+    assert bridge.ledger(refund_key(1500))["status"] == expected
 
 
 # ------------------------------------------------------------------ from the code review
@@ -303,7 +312,7 @@ def test_finished_refund_jobs_delivered_again_are_acknowledged(
 ) -> None:
     bridge.stripe(renewal())
     bridge.stripe(refunded("legacy", 1500))
-    again = json.dumps(json.loads(bridge.ledger("refund:default:ch_3QbridgeRenew01:1500")["job"]))
+    again = json.dumps(json.loads(bridge.ledger(refund_key(1500))["job"]))
     assert bridge.poster.deliver(again) == {"batchItemFailures": []}
     assert len([r for r in everflow.api_calls() if r.method == "PUT"]) == 1
 
@@ -318,9 +327,7 @@ def test_refund_of_a_parked_payment_waits_for_its_conversion(
     # When it is refunded in full before the click arrives, the refund waits …
     [response] = bridge.stripe(refunded("legacy", 4900))
     assert len(response["batchItemFailures"]) == 1
-    refund_job = json.dumps(
-        json.loads(bridge.ledger("refund:default:ch_3QbridgeRenew01:4900")["job"])
-    )
+    refund_job = json.dumps(json.loads(bridge.ledger(refund_key(4900))["job"]))
     assert json.loads(refund_job)["conversion_job_key"] == RENEW_JOB
     # … and once the click matches the payment, the retried refund reverses it
     bridge.pipeline.post_clicks({"email": "later@example.com", "transaction_id": "ef_tx_later"})
@@ -330,7 +337,7 @@ def test_refund_of_a_parked_payment_waits_for_its_conversion(
     assert len(everflow.reversals()) == 1
 
 
-def test_without_an_api_key_a_won_dispute_waits_in_the_dlq_with_the_reason(
+def test_without_an_api_key_a_won_dispute_is_recorded_as_needing_the_key(
     aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given no Everflow API key, and a chargeback that reversed a conversion
@@ -340,15 +347,33 @@ def test_without_an_api_key_a_won_dispute_waits_in_the_dlq_with_the_reason(
     assert len(everflow.reversals()) == 1
     # When the dispute is won: approving the conversion again needs the Network API
     responses = bridge.stripe(stripe_event("legacy", "charge.dispute.closed"))
-    # Then the job is not retried in vain: it fails for good, saying why, and waits in
-    # PostbackDLQ for a redrive once the key is in the secret
+    # Then the job is done, not retried in vain nor dead-lettered: its outcome says a
+    # restore needs the key, and the conversion stays reversed
     assert responses == [{"batchItemFailures": []}]
     entry = bridge.ledger("dispute_closed:default:dp_1QbridgeDispute01:won")
-    assert entry["status"] == "failed"
-    assert "everflow_api_key" in entry["failure_reason"]
-    [dead] = aws.drain("PostbackDLQ")
-    assert dead["Body"]["job_key"] == "dispute_closed:default:dp_1QbridgeDispute01:won"
-    assert "everflow_api_key" in dead["MessageAttributes"]["failure_reason"]["StringValue"]
+    assert (entry["status"], entry["needed"]) == ("restore_needs_key", "restore")
+    assert aws.drain("PostbackDLQ") == []
     assert everflow.api_calls() == []
     conversion = bridge.ledger("conversion:default:in_1QbridgeFirst01")
     assert conversion["everflow_state"] == "reversed"
+
+
+def test_a_job_that_needed_the_key_restores_when_delivered_again_with_it(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a won dispute recorded as needing the API key
+    bridge = Bridge(aws, everflow, monkeypatch, api_key=False)
+    bridge.stripe(stripe_event("legacy", "invoice.paid.first"))
+    bridge.stripe(stripe_event("legacy", "charge.dispute.created"))
+    bridge.stripe(stripe_event("legacy", "charge.dispute.closed"))
+    won = bridge.ledger("dispute_closed:default:dp_1QbridgeDispute01:won")
+    # When the key is set and the job is delivered again (to a fresh instance)
+    secret = bridge_secret(everflow_api_key="ef_api_key")
+    aws.secretsmanager.put_secret_value(SecretId="BridgeSecret", SecretString=json.dumps(secret))
+    bridge.poster = Poster(aws, everflow, monkeypatch, EVERFLOW_API_BASE_URL=everflow.url)
+    assert bridge.poster.deliver(json.dumps(json.loads(won["job"]))) == {"batchItemFailures": []}
+    # Then the conversion is approved again
+    [patch] = [r for r in everflow.api_calls() if r.method == "PATCH"]
+    assert json.loads(patch.body)["conversion_status"] == "approved"
+    assert bridge.ledger(won["job_key"])["status"] == "restored"
+    assert bridge.ledger("conversion:default:in_1QbridgeFirst01")["everflow_state"] == "approved"
