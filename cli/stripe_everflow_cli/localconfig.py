@@ -3,7 +3,7 @@
 ``local.config.json`` (or ``--config PATH``)::
 
     {
-      "secret": { ...the same keys as the deployed secret (see README)... },
+      "secret": { ...the keys of the deployed secrets, in one document (see README)... },
       "parameters": { "EverflowTrackingDomain": "...", ...template parameters... }
     }
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from stripe_everflow.domain.errors import SecretUnavailableError
-from stripe_everflow.domain.secret import parse_bridge_secret
+from stripe_everflow.domain.secret import parse_bridge_secret, split_secret_document
 
 DEFAULT_CONFIG_FILE = "local.config.json"
 LOCAL_WEBHOOK_SECRET = "whsec_local_bridge_demo_secret"  # noqa: S105 - a documented local value
@@ -112,6 +112,9 @@ def _check_local_secret(secret: Any, source: str) -> tuple[dict[str, Any], tuple
     ValueError naming what the functions would refuse."""
     try:
         parsed = parse_bridge_secret(json.dumps(secret))  # the same checks the functions make
+        # and each of the two secrets it is split into, as the functions reading one see it
+        for part in split_secret_document(secret):
+            parse_bridge_secret(json.dumps(part))
     except SecretUnavailableError as error:
         raise ValueError(f"the local secret ({source}): {error}") from None
     warnings = []

@@ -1,15 +1,19 @@
-"""Create the template's queues, tables and secret in an AWS API (moto locally).
+"""Create the template's queues, tables and secrets in an AWS API (moto locally).
 
 Used by the local stack and by the tests, so both run against exactly the
-resources `sam deploy` would create. Physical names are the logical ids.
+resources `sam deploy` would create. Physical names are the logical ids. The one
+secret document of the local config is split between the template's two secrets
+as a deployed stack keeps it (``domain.secret.split_secret_document``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stripe_everflow.domain.secret import split_secret_document
 from stripe_everflow_cli.template import (
     LOCAL_ACCOUNT_ID,
     LOCAL_REGION,
@@ -89,12 +93,28 @@ def _create_tables(
     return names
 
 
+# The template's secrets: the webhook's part of the secret document, and the rest.
+TEMPLATE_SECRETS = ("StripeWebhookSecret", "BridgeSecret")
+
+
+def secret_parts(secret_string: str) -> dict[str, str]:
+    """The secret document as the template's secrets hold it: logical id → JSON."""
+    parts = split_secret_document(json.loads(secret_string))
+    return {
+        logical_id: json.dumps(part)
+        for logical_id, part in zip(TEMPLATE_SECRETS, parts, strict=True)
+    }
+
+
 def _create_secrets(
     template: Mapping[str, Any], secretsmanager: Any, resolver: Resolver, secret_string: str
 ) -> dict[str, str]:
+    parts = secret_parts(secret_string)
     arns = {}
     for logical_id in resources_of_type(template, "AWS::SecretsManager::Secret"):
-        arn = secretsmanager.create_secret(Name=logical_id, SecretString=secret_string)["ARN"]
+        if logical_id not in parts:
+            raise ValueError(f"{logical_id}: the local stack does not know which keys it holds")
+        arn = secretsmanager.create_secret(Name=logical_id, SecretString=parts[logical_id])["ARN"]
         arns[logical_id] = arn
         resolver.refs[logical_id] = arn
     return arns
@@ -110,6 +130,8 @@ def provision(
     parameters: Mapping[str, str] | None = None,
 ) -> Provisioned:
     """Create every queue, table and secret of the template; returns their names.
+
+    ``secret_string`` is the whole secret document (JSON), split between the secrets.
 
     ``parameters`` override the template's parameter defaults. Resources the local
     stack does not emulate (API, alarms, topics, log groups) resolve to ``local-<id>``.

@@ -3,13 +3,20 @@
 Verifies Stripe's signature over the raw body, drops what the bridge does not act
 on with a 200, and answers 200 to an event only after it is on PaymentEventsQueue.
 Rules live in ``stripe_everflow.intake``; this module wires and maps.
+
+Whatever fails on the bridge's side — its own named errors or anything unforeseen,
+settings included — is answered 5xx (Stripe retries), counted as WebhooksFailed (the
+template's alarm) and logged; the answer says what kind of failure, never its detail,
+which stays in the logs.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import traceback
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from stripe_everflow import observability
@@ -23,6 +30,9 @@ from stripe_everflow.intake.webhook import WebhookRequest, accept_stripe_webhook
 from stripe_everflow.ports import MessageSender
 
 ROUTES = {"POST /stripe/webhook", "POST /stripe/webhook/{account}"}
+# What a 5xx answer says: anyone may post here, and the detail (a secret's key names,
+# an AWS error) is for the logs.
+RETRY_LATER = "the bridge could not take this event now; retry later"
 
 logger = observability.build_logger("stripe-webhook")
 metrics = observability.build_metrics("stripe-webhook")
@@ -72,14 +82,13 @@ def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, An
     except BridgeError as error:
         response = error_response(error)
         if response["statusCode"] >= 500:
-            logger.error("webhook not accepted", reason=error.reason, detail=str(error))
-            # No Reason dimension: the template's alarm watches this counter by service.
-            observability.count(metrics, "WebhooksFailed")
-        else:
-            logger.warning("webhook refused", reason=error.reason, detail=str(error))
-            observability.count(metrics, "WebhooksRejected", reason=error.reason)
+            return _failed(error, error.reason, response["statusCode"])
+        logger.warning("webhook refused", reason=error.reason, detail=str(error))
+        observability.count(metrics, "WebhooksRejected", reason=error.reason)
         return response
-    log_keys = {"event_id": outcome.event_id, "event_type": outcome.event_type}
+    except Exception as error:  # unforeseen: still an answer Stripe retries, and counted
+        return _failed(error, "internal_error", 500)
+    log_keys: dict[str, Any] = {"event_id": outcome.event_id, "event_type": outcome.event_type}
     if outcome.status == "ignored":
         logger.info("webhook ignored", reason=outcome.reason, **log_keys)
         observability.count(metrics, "WebhooksIgnored", reason=outcome.reason)
@@ -91,7 +100,26 @@ def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, An
     return json_response(200, {"status": "accepted", **log_keys})
 
 
+def _failed(error: Exception, reason: str, status: int) -> dict[str, Any]:
+    """A failure on the bridge's side: logged with its detail, counted, answered without."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else None
+    if isinstance(error, BridgeError):
+        logger.error("webhook not accepted", reason=reason, detail=str(error))
+    else:  # its message may quote anything it was handed: the type and place only
+        logger.error("webhook failed", reason=reason, error=type(error).__name__, where=where)
+    # No Reason dimension: the template's alarm watches this counter by service.
+    observability.count(metrics, "WebhooksFailed")
+    return json_response(status, {"error": reason, "message": RETRY_LATER})
+
+
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, _production_dependencies())
+    try:
+        dependencies = _production_dependencies()
+    except BridgeError as error:  # the settings: refused at every request until fixed
+        return _failed(error, error.reason, 500)
+    except Exception as error:
+        return _failed(error, "internal_error", 500)
+    return handle(event, dependencies)

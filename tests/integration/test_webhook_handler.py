@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -30,6 +32,18 @@ def webhook(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     for name, value in aws.function_environment("StripeWebhookFunction").items():
         monkeypatch.setenv(name, value)
     return load_function("stripe_webhook")
+
+
+@contextmanager
+def captured_logs(webhook: ModuleType) -> Iterator[io.StringIO]:
+    """What the function logs meanwhile. Its handler is process-wide (one per service
+    name) and may still hold an earlier test's closed output: swapped, not flushed."""
+    handler, logs = webhook.logger.registered_handler, io.StringIO()
+    previous, handler.stream = handler.stream, logs
+    try:
+        yield logs
+    finally:
+        handler.stream = previous
 
 
 def invoke(webhook: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -167,7 +181,8 @@ def test_queue_failure_answers_503_so_stripe_retries(webhook: ModuleType, aws: A
 def test_unconfigured_secret_answers_503(webhook: ModuleType, aws: Aws) -> None:
     # Given a freshly deployed stack: the secret has no Stripe account yet
     aws.secretsmanager.put_secret_value(
-        SecretId="BridgeSecret", SecretString='{"stripe_accounts": {}, "email_hash_key": "k"}'
+        SecretId="StripeWebhookSecret",
+        SecretString='{"stripe_accounts": {}, "email_hash_key": "k"}',
     )
     body = body_of(stripe_event("basil", "invoice.paid.first"))
     status, answer = invoke(webhook, http_api_event(body, signature=sign(body)))
@@ -178,17 +193,14 @@ def test_unconfigured_secret_answers_503(webhook: ModuleType, aws: Aws) -> None:
 def test_logs_and_metrics_hold_no_body_signature_secret_or_email(
     capsys: pytest.CaptureFixture[str], webhook: ModuleType, aws: Aws
 ) -> None:
-    # The logger's handler is process-wide (one per service name): read it directly.
-    logs = io.StringIO()
-    previous = webhook.logger.registered_handler.setStream(logs)
     # Given one accepted and one refused delivery
     event = stripe_event("basil", "invoice.paid.first")
     body = body_of(event)
     header = sign(body)
-    invoke(webhook, http_api_event(body, signature=header))
-    invoke(webhook, http_api_event(body, signature=sign(body, "whsec_wrong")))
+    with captured_logs(webhook) as logs:
+        invoke(webhook, http_api_event(body, signature=header))
+        invoke(webhook, http_api_event(body, signature=sign(body, "whsec_wrong")))
     # When reading everything the function logged and printed
-    webhook.logger.registered_handler.setStream(previous)
     output = logs.getvalue() + capsys.readouterr().out
     # Then the outcome is there, but not the payload or credentials
     assert "webhook accepted" in output and "signature_mismatch" in output
@@ -223,3 +235,89 @@ def test_outcomes_are_counted_as_metrics(
     assert ("WebhooksAccepted", None) in counted
     assert ("WebhooksRejected", "signature_header_missing") in counted
     assert ("WebhooksIgnored", "event_type_not_handled") in counted
+
+
+def _emitted_metrics(output: str) -> set[str]:
+    return {
+        metric["Name"]
+        for line in output.splitlines()
+        if line.startswith("{") and "_aws" in line
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+
+
+class _BrokenSender:
+    """A queue client failing in a way the bridge never named."""
+
+    def send(self, body: str, attributes: dict[str, str]) -> str:
+        raise KeyError("MessageId of whsec_should_not_leak")
+
+
+def test_an_unforeseen_error_answers_500_is_counted_and_leaks_nothing(
+    capsys: pytest.CaptureFixture[str], webhook: ModuleType, aws: Aws
+) -> None:
+    # Given a webhook whose queue client fails with an error of no known kind
+    dependencies = webhook._production_dependencies()._replace(sender=_BrokenSender())
+    webhook._production_dependencies = lambda: dependencies
+    body = body_of(stripe_event("basil", "invoice.paid.first"))
+    # When Stripe delivers a genuine event
+    with captured_logs(webhook) as logs:
+        status, answer = invoke(webhook, http_api_event(body, signature=sign(body)))
+    # Then Stripe gets a 500 to retry, saying nothing of the cause
+    assert (status, answer["error"]) == (500, "internal_error")
+    assert "KeyError" not in json.dumps(answer) and "whsec" not in json.dumps(answer)
+    # And the failure is counted where the alarm watches, and logged with where it was
+    output = capsys.readouterr().out
+    assert "WebhooksFailed" in _emitted_metrics(output)
+    [failure] = [json.loads(line) for line in logs.getvalue().splitlines() if "KeyError" in line]
+    # (the innermost frame: here, the sender above)
+    assert failure["level"] == "ERROR"
+    assert failure["where"].startswith("test_webhook_handler.py:")
+    assert "whsec_should_not_leak" not in logs.getvalue()
+
+
+def test_settings_that_cannot_be_read_answer_500_and_are_counted(
+    capsys: pytest.CaptureFixture[str], webhook: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a function whose environment is broken (the settings refuse it)
+    monkeypatch.setenv("MAX_WEBHOOK_BODY_BYTES", "lots")
+    body = body_of(stripe_event("basil", "invoice.paid.first"))
+    # When a webhook arrives, Then it is a counted failure, not a crash of the function
+    status, answer = invoke(webhook, http_api_event(body, signature=sign(body)))
+    assert (status, answer["error"]) == (500, "configuration_error")
+    assert "MAX_WEBHOOK_BODY_BYTES" not in answer["message"]
+    assert "WebhooksFailed" in _emitted_metrics(capsys.readouterr().out)
+
+
+def test_a_malformed_secret_answers_503_without_naming_its_keys(
+    webhook: ModuleType, aws: Aws
+) -> None:
+    # Given a webhook secret with a misspelled key (an operator's slip)
+    aws.secretsmanager.put_secret_value(
+        SecretId="StripeWebhookSecret",
+        SecretString=json.dumps(
+            {
+                "stripe_accounts": {"default": {"livemode": False, "webhook_secrets": ["w"]}},
+                "email_hash_keys": "k",
+            }
+        ),
+    )
+    body = body_of(stripe_event("basil", "invoice.paid.first"))
+    # When anyone posts to the webhook
+    status, answer = invoke(webhook, http_api_event(body, signature=sign(body)))
+    # Then it is told to retry, and nothing of the secret's layout
+    assert (status, answer["error"]) == (503, "secret_unavailable")
+    assert "email_hash" not in answer["message"] and "stripe_accounts" not in answer["message"]
+
+
+def test_the_webhook_reads_only_its_own_secret(
+    webhook: ModuleType, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the bridge secret (API keys) cannot be read at all
+    aws.secretsmanager.delete_secret(SecretId="BridgeSecret", ForceDeleteWithoutRecovery=True)
+    body = body_of(stripe_event("basil", "invoice.paid.first"))
+    # When Stripe delivers an event, Then it is taken as before
+    status, answer = invoke(webhook, http_api_event(body, signature=sign(body)))
+    assert (status, answer["status"]) == (200, "accepted")
+    assert len(aws.drain("PaymentEventsQueue")) == 1

@@ -68,7 +68,6 @@ def test_allow_list_entry_that_is_not_an_event_type_is_refused() -> None:
 MATCH_ENV = {
     "BRIDGE_SECRET_NAME": "bridge",
     "ATTRIBUTION_TABLE": "attribution",
-    "IDEMPOTENCY_TABLE": "idempotency",
     "POSTBACK_QUEUE_URL": "https://sqs/postbacks",
     "PAYMENT_EVENTS_QUEUE_URL": "https://sqs/queue",
 }
@@ -106,7 +105,6 @@ def test_defaults_of_every_function() -> None:
     assert MatchSettings.from_environ(MATCH_ENV) == MatchSettings(
         secret_name="bridge",
         attribution_table="attribution",
-        idempotency_table="idempotency",
         postback_queue_url="https://sqs/postbacks",
         payment_events_queue_url="https://sqs/queue",
         attribution_policy="first-touch",
@@ -191,6 +189,8 @@ def test_every_required_variable_is_named_when_missing_or_blank(
         (PostSettings, POST_ENV, "DISPUTE_POLICY", "never", "on-created, on-lost"),
         (PostSettings, POST_ENV, "EVERFLOW_API_CALLS_PER_SECOND", "0", "greater than 0"),
         (PostSettings, POST_ENV, "POSTBACK_LEASE_SECONDS", "2.5", "an integer"),
+        (WebhookSettings, ENV, "BRIDGE_SECRET_NAME", "webhook,", "empty secret"),
+        (MatchSettings, MATCH_ENV, "BRIDGE_SECRET_NAME", "webhook,,bridge", "empty secret"),
     ],
 )
 def test_malformed_value_is_refused_naming_the_variable(
@@ -234,6 +234,14 @@ def test_malformed_value_is_refused_naming_the_variable(
             "http://127.0.0.1:1",
         ),
         (ClickSettings, CLICK_ENV, "MAX_CLICKS_PER_REQUEST", "20", "max_clicks_per_request", 20),
+        (
+            ClickSettings,
+            CLICK_ENV,
+            "BRIDGE_SECRET_NAME",
+            " arn:webhook , arn:bridge ",
+            "secret_name",
+            "arn:webhook,arn:bridge",
+        ),
         (PostSettings, POST_ENV, "EVERFLOW_OFFER_ID", "7", "offer_id", "7"),
         (PostSettings, POST_ENV, "EVERFLOW_ADV_PARAMS", "adv1=kind", "adv_params", "adv1=kind"),
         # Set but empty: no adv parameters at all (unset means the default list).

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stripe_everflow.domain.errors import SecretUnavailableError
-from stripe_everflow.domain.secret import parse_bridge_secret
+from stripe_everflow.domain.secret import parse_bridge_secret, split_secret_document
 from tests.support import bridge_secret
 
 
@@ -77,3 +77,106 @@ def test_every_documented_key_is_accepted() -> None:
     parsed = parse_bridge_secret(json.dumps(secret))
     assert parsed.everflow_api_key == "ef"
     assert parsed.account("default") is not None
+
+
+# ------------------------------------------------------------------ two secrets, merged
+
+
+def _full_secret() -> dict[str, Any]:
+    secret = bridge_secret(everflow_api_key="ef", everflow_verification_token="tok")
+    secret["stripe_accounts"]["default"]["api_key"] = "rk_test_x"
+    return secret
+
+
+def test_split_secret_keeps_api_keys_out_of_the_webhooks_part_and_merges_back() -> None:
+    # Given the whole document, as the local stack keeps it in one file
+    secret = _full_secret()
+    # When it is split into the webhook's secret and the bridge secret
+    webhook, bridge = split_secret_document(secret)
+    # Then the webhook's part holds the signing secrets and the hash key, and no key
+    assert set(webhook) == {"stripe_accounts", "email_hash_key"}
+    assert webhook["stripe_accounts"]["default"] == {
+        "livemode": False,
+        "webhook_secrets": secret["stripe_accounts"]["default"]["webhook_secrets"],
+    }
+    assert "rk_test_x" not in json.dumps(webhook) and "ef" not in webhook.values()
+    # And the bridge secret holds the API keys, accounts named by their api_key only
+    assert bridge == {
+        "stripe_accounts": {"default": {"api_key": "rk_test_x"}},
+        "click_intake_token": "test-click-token",
+        "everflow_api_key": "ef",
+        "everflow_verification_token": "tok",
+    }
+    # And read together they are the document again
+    merged = parse_bridge_secret({"webhook": json.dumps(webhook), "bridge": json.dumps(bridge)})
+    assert merged == parse_bridge_secret(json.dumps(secret))
+
+
+def test_each_part_parses_alone_with_only_what_it_holds() -> None:
+    webhook, bridge = split_secret_document(_full_secret())
+    # The webhook's part: accounts and their signing secrets, no key at all
+    alone = parse_bridge_secret(json.dumps(webhook))
+    default = alone.account("default")
+    assert default is not None and default.api_key is None
+    assert alone.everflow_api_key is None and alone.click_intake_token is None
+    # The bridge secret: the Everflow key and token; no account it could verify with
+    keys = parse_bridge_secret(json.dumps(bridge))
+    assert (keys.everflow_api_key, keys.everflow_verification_token) == ("ef", "tok")
+    assert keys.stripe_accounts == {}
+    # Nor one without any account
+    assert parse_bridge_secret('{"everflow_api_key": "ef"}').everflow_api_key == "ef"
+
+
+@pytest.mark.parametrize(
+    ("bridge", "named"),
+    [
+        # a value both secrets set differently: which one holds is not guessed
+        ({"email_hash_key": "another"}, "email_hash_key is set differently"),
+        ({"stripe_accounts": {"default": {"livemode": True}}}, "stripe_accounts.default.livemode"),
+        # an API key for an account the webhook's secret does not name (a typo)
+        ({"stripe_accounts": {"defualt": {"api_key": "rk_x"}}}, "stripe_accounts.defualt has no"),
+        ({"stripe_accounts": {"default": {"api_key": 5}}}, "api_key must be a string"),
+        ({"stripe_accounts": {"default": {"apikey": "rk_x"}}}, "did you mean api_key"),
+        ({"everflow_apikey": "x"}, "did you mean everflow_api_key"),
+    ],
+)
+def test_merged_secrets_are_refused_naming_the_key(bridge: dict[str, Any], named: str) -> None:
+    webhook, _ = split_secret_document(bridge_secret())
+    with pytest.raises(SecretUnavailableError, match=named) as raised:
+        parse_bridge_secret({"webhook": json.dumps(webhook), "bridge": json.dumps(bridge)})
+    assert "rk_x" not in str(raised.value) and "another" not in str(raised.value)
+
+
+def test_a_value_set_the_same_in_both_secrets_is_accepted() -> None:
+    webhook, bridge = split_secret_document(bridge_secret())
+    bridge["email_hash_key"] = webhook["email_hash_key"]
+    merged = parse_bridge_secret({"w": json.dumps(webhook), "b": json.dumps(bridge)})
+    assert merged.email_hash_key == "test-email-hash-key"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("not json", "the secret arn:b is not valid JSON"), ("[1]", "arn:b must be a JSON object")],
+)
+def test_a_broken_secret_among_several_is_named(text: str, named: str) -> None:
+    with pytest.raises(SecretUnavailableError, match=named):
+        parse_bridge_secret({"arn:w": json.dumps(bridge_secret()), "arn:b": text})
+
+
+@pytest.mark.parametrize(
+    "bridge",
+    [
+        {"stripe_accounts": {"Bad Name": {"api_key": "rk_x"}}},
+        {"stripe_accounts": {"default": "rk_x"}},
+        {"stripe_accounts": {"default": {"api_key": ["rk_x"]}}},
+    ],
+)
+def test_api_keys_alone_are_still_checked_for_shape(bridge: dict[str, Any]) -> None:
+    with pytest.raises(SecretUnavailableError, match="stripe_accounts") as raised:
+        parse_bridge_secret(json.dumps(bridge))
+    assert "rk_x" not in str(raised.value)
+
+
+def test_empty_account_list_is_refused_in_either_secret() -> None:
+    with pytest.raises(SecretUnavailableError, match="at least one account"):
+        parse_bridge_secret('{"stripe_accounts": {}, "everflow_api_key": "ef"}')

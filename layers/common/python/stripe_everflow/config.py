@@ -3,7 +3,8 @@
 Each field names in one line the variable it is read from, the parser of its text and
 its default; ``from_environ`` raises ConfigurationError naming the first variable that
 is missing or malformed. Blank counts as unset. The environment holds only non-secret
-settings and the *name* of the bridge secret (read at run time, ``adapters.secrets``).
+settings and the *names* of the secrets each function reads (at run time,
+``adapters.secrets``).
 
 ``Settings`` is a frozen dataclass to type checkers but generates no code at import:
 dataclasses cost the webhook's cold start about 1.5 ms per class.
@@ -42,7 +43,6 @@ DEFAULT_ALLOWED_EVENT_TYPES = frozenset(
 # envelope and the email hashes, which are longer than most addresses, always fit.
 SQS_MAX_MESSAGE_BYTES = 262_144
 QUEUE_MAX_MESSAGE_BYTES = 1_048_576
-IDEMPOTENCY_SECONDS = 4 * 86_400  # as long as PaymentEventsQueue keeps a message
 DEFAULT_ADV_PARAMS = "adv1=kind,adv2=subscription_id,adv3=price_id"
 
 Parser = Callable[[str], Any]  # gets the stripped text; a ValueError names the variable
@@ -56,6 +56,14 @@ def parse_event_types(raw: str) -> frozenset[str]:
         if entry != "*" and ("." not in entry or " " in entry):
             raise ConfigurationError(f"ALLOWED_EVENT_TYPES holds {entry!r}, not an event type")
     return frozenset(entries) or DEFAULT_ALLOWED_EVENT_TYPES
+
+
+def secret_names(raw: str) -> str:
+    """One secret name or ARN, or several separated by commas (read and merged)."""
+    names = [name.strip() for name in raw.split(",")]
+    if not all(names):
+        raise ValueError(f"names an empty secret in {raw!r}")
+    return ",".join(names)
 
 
 def integer(minimum: int = 1, maximum: int | None = None, why: str = "") -> Parser:
@@ -193,7 +201,7 @@ _EMAIL_ATTRIBUTION = env("EVERFLOW_EMAIL_ATTRIBUTION", flag, default=False)
 class WebhookSettings(Settings):
     """Settings of StripeWebhookFunction."""
 
-    secret_name: str = env("BRIDGE_SECRET_NAME")
+    secret_name: str = env("BRIDGE_SECRET_NAME", secret_names)
     payment_events_queue_url: str = env("PAYMENT_EVENTS_QUEUE_URL")
     allowed_event_types: frozenset[str] = env(
         "ALLOWED_EVENT_TYPES", parse_event_types, default=DEFAULT_ALLOWED_EVENT_TYPES
@@ -216,9 +224,8 @@ class WebhookSettings(Settings):
 class MatchSettings(Settings):
     """Settings of MatchPaymentFunction."""
 
-    secret_name: str = env("BRIDGE_SECRET_NAME")
+    secret_name: str = env("BRIDGE_SECRET_NAME", secret_names)
     attribution_table: str = env("ATTRIBUTION_TABLE")
-    idempotency_table: str = env("IDEMPOTENCY_TABLE")
     postback_queue_url: str = env("POSTBACK_QUEUE_URL")
     payment_events_queue_url: str = env("PAYMENT_EVENTS_QUEUE_URL")
     attribution_policy: str = env(
@@ -240,7 +247,7 @@ class MatchSettings(Settings):
 class ClickSettings(Settings):
     """Settings of ClickIntakeFunction."""
 
-    secret_name: str = env("BRIDGE_SECRET_NAME")
+    secret_name: str = env("BRIDGE_SECRET_NAME", secret_names)
     attribution_table: str = env("ATTRIBUTION_TABLE")
     payment_events_queue_url: str = env("PAYMENT_EVENTS_QUEUE_URL")
     max_clicks_per_request: int = env("MAX_CLICKS_PER_REQUEST", integer(), default=500)
@@ -251,7 +258,7 @@ class ClickSettings(Settings):
 class PostSettings(Settings):
     """Settings of PostEverflowFunction."""
 
-    secret_name: str = env("BRIDGE_SECRET_NAME")
+    secret_name: str = env("BRIDGE_SECRET_NAME", secret_names)
     ledger_table: str = env("LEDGER_TABLE")
     postback_dlq_url: str = env("POSTBACK_DLQ_URL")
     # EVERFLOW_POSTBACK_BASE_URL (the local stack's Everflow stand-in) replaces the domain.

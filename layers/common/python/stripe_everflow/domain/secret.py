@@ -1,7 +1,12 @@
 """The bridge secret: one JSON document holding every credential the bridge uses.
 
-Deployed, it lives in Secrets Manager (the environment holds only its name); locally
-the same JSON comes from a file. Shape::
+Deployed, it is kept in two Secrets Manager secrets, so that the internet-facing
+webhook can read its signing secrets and nothing else: the webhook's secret
+(``stripe_accounts`` with each account's ``livemode`` and ``webhook_secrets``, and
+``email_hash_key``) and the bridge secret (each account's ``api_key``, the Everflow
+key and token, the click-intake token). A function reading both gets them merged
+into one document, as if they had never been split. Locally the whole document
+comes from one file. Shape::
 
     {
       "stripe_accounts": {
@@ -17,10 +22,12 @@ the same JSON comes from a file. Shape::
       "email_hash_key": "..."
     }
 
-Only ``stripe_accounts`` is needed by the webhook intake; each function checks the
-keys it uses. A key the bridge does not know is refused (with the known key it was
-probably meant to be): a misspelled ``email_hash_keys`` must not leave the bridge
-running without its hash key.
+Each function checks the keys it uses. ``stripe_accounts``, when present, names at
+least one account; a document made of API keys alone (the bridge secret read by a
+function that needs no webhook secret) may name accounts by their ``api_key`` only.
+A key the bridge does not know is refused (with the known key it was probably
+meant to be): a misspelled ``email_hash_keys`` must not leave the bridge running
+without its hash key.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ SECRET_KEYS = (
     "email_hash_key",
 )
 ACCOUNT_KEYS = ("livemode", "webhook_secrets", "api_key")
+# What the webhook's own secret holds when the document is split: the rest (API
+# keys and tokens) goes to the bridge secret, which the webhook cannot read.
+WEBHOOK_SECRET_KEYS = ("stripe_accounts", "email_hash_key")
+WEBHOOK_ACCOUNT_KEYS = ("livemode", "webhook_secrets")
 _SHOWN_KEY_LENGTH = 64
 
 
@@ -90,7 +101,9 @@ def _refuse_unknown_keys(document: Mapping[str, Any], known: tuple[str, ...], wh
         )
 
 
-def _parse_account(name: str, raw: Any) -> StripeAccount:
+def _account_object(name: str, raw: Any) -> tuple[str, dict[str, Any]]:
+    """(where, the account's object), its name and keys checked; refuses its API key
+    if it is not a string."""
     where = f"stripe_accounts.{_shown(name)}"
     if not ACCOUNT_NAME_PATTERN.match(name):
         raise SecretUnavailableError(
@@ -99,6 +112,13 @@ def _parse_account(name: str, raw: Any) -> StripeAccount:
     if not isinstance(raw, dict):
         raise SecretUnavailableError(f"{where} must be an object")
     _refuse_unknown_keys(raw, ACCOUNT_KEYS, f"{where}.")
+    if raw.get("api_key") is not None and not isinstance(raw["api_key"], str):
+        raise SecretUnavailableError(f"{where}.api_key must be a string")
+    return where, raw
+
+
+def _parse_account(name: str, raw: Any) -> StripeAccount:
+    where, raw = _account_object(name, raw)
     livemode = raw.get("livemode")
     if not isinstance(livemode, bool):
         raise SecretUnavailableError(f"{where}.livemode must be true or false")
@@ -110,8 +130,6 @@ def _parse_account(name: str, raw: Any) -> StripeAccount:
     ):
         raise SecretUnavailableError(f"{where}.webhook_secrets must be a non-empty list of strings")
     api_key = raw.get("api_key")
-    if api_key is not None and not isinstance(api_key, str):
-        raise SecretUnavailableError(f"{where}.api_key must be a string")
     return StripeAccount(
         name=name,
         livemode=livemode,
@@ -129,23 +147,99 @@ def _optional_str(document: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def parse_bridge_secret(text: str) -> BridgeSecret:
-    """Parse and validate the secret's JSON.
-
-    Raises SecretUnavailableError naming the offending key (never its value).
-    """
+def _load_object(text: str, what: str) -> dict[str, Any]:
     try:
         document = json.loads(text)
     except ValueError:
-        raise SecretUnavailableError("the bridge secret is not valid JSON") from None
+        raise SecretUnavailableError(f"{what} is not valid JSON") from None
     if not isinstance(document, dict):
-        raise SecretUnavailableError("the bridge secret must be a JSON object")
-    _refuse_unknown_keys(document, SECRET_KEYS, "")
+        raise SecretUnavailableError(f"{what} must be a JSON object")
+    return document
+
+
+def _merge_into(merged: dict[str, Any], document: Mapping[str, Any], path: str) -> None:
+    """Add ``document`` to ``merged``; objects merge key by key, and a value set in
+    both must be the same (which one would win is not the reader's to guess)."""
+    for key, value in document.items():
+        where = f"{path}{_shown(str(key))}"
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(merged[key], dict) and isinstance(value, dict):
+            merged[key] = dict(merged[key])
+            _merge_into(merged[key], value, f"{where}.")
+        elif merged[key] != value:
+            raise SecretUnavailableError(f"{where} is set differently in two of the secrets")
+
+
+def merge_secret_documents(texts: Mapping[str, str]) -> dict[str, Any]:
+    """The documents of several secrets (by secret id) as one document.
+
+    Raises SecretUnavailableError naming the secret that is not a JSON object, or
+    the key two secrets give different values.
+    """
+    merged: dict[str, Any] = {}
+    for secret_id, text in texts.items():
+        _merge_into(merged, _load_object(text, f"the secret {_shown(secret_id)}"), "")
+    return merged
+
+
+def split_secret_document(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One secret document as (the webhook's secret, the bridge secret): merged again
+    by ``merge_secret_documents`` they are the document. An account with no
+    ``api_key`` appears in the webhook's secret only."""
+    webhook: dict[str, Any] = {k: v for k, v in document.items() if k in WEBHOOK_SECRET_KEYS}
+    bridge: dict[str, Any] = {k: v for k, v in document.items() if k not in WEBHOOK_SECRET_KEYS}
     accounts = document.get("stripe_accounts")
-    if not isinstance(accounts, dict) or not accounts:
+    if isinstance(accounts, dict):
+        webhook["stripe_accounts"] = {}
+        keys: dict[str, Any] = {}
+        for name, account in accounts.items():
+            if not isinstance(account, dict):
+                webhook["stripe_accounts"][name] = account
+                continue
+            webhook["stripe_accounts"][name] = {
+                k: v for k, v in account.items() if k in WEBHOOK_ACCOUNT_KEYS
+            }
+            if rest := {k: v for k, v in account.items() if k not in WEBHOOK_ACCOUNT_KEYS}:
+                keys[name] = rest
+        if keys:
+            bridge["stripe_accounts"] = keys
+    return webhook, bridge
+
+
+def _has_webhook_facts(account: Any) -> bool:
+    return isinstance(account, dict) and any(k in account for k in WEBHOOK_ACCOUNT_KEYS)
+
+
+def parse_bridge_secret(text: str | Mapping[str, str]) -> BridgeSecret:
+    """Parse and validate the secret's JSON: one document, or several secrets'
+    documents by secret id, merged (``merge_secret_documents``).
+
+    Raises SecretUnavailableError naming the offending key (never its value).
+    """
+    if isinstance(text, str):
+        document = _load_object(text, "the bridge secret")
+    else:
+        document = merge_secret_documents(text)
+    _refuse_unknown_keys(document, SECRET_KEYS, "")
+    accounts = document.get("stripe_accounts", {})
+    if "stripe_accounts" in document and (not isinstance(accounts, dict) or not accounts):
         raise SecretUnavailableError("stripe_accounts must name at least one account")
+    if any(_has_webhook_facts(raw) for raw in accounts.values()):
+        for name, raw in accounts.items():
+            if isinstance(raw, dict) and not _has_webhook_facts(raw):
+                raise SecretUnavailableError(
+                    f"stripe_accounts.{_shown(name)} has no livemode or webhook_secrets"
+                    " (is it named the same in both secrets?)"
+                )
+        parsed = {name: _parse_account(name, raw) for name, raw in accounts.items()}
+    else:
+        # API keys alone: read by functions that use no Stripe account.
+        for name, raw in accounts.items():
+            _account_object(name, raw)
+        parsed = {}
     return BridgeSecret(
-        stripe_accounts={name: _parse_account(name, raw) for name, raw in accounts.items()},
+        stripe_accounts=parsed,
         everflow_api_key=_optional_str(document, "everflow_api_key"),
         everflow_verification_token=_optional_str(document, "everflow_verification_token"),
         click_intake_token=_optional_str(document, "click_intake_token"),
@@ -156,6 +250,9 @@ def parse_bridge_secret(text: str) -> BridgeSecret:
 class CachedSecret:
     """The parsed bridge secret, fetched at most once per ``max_age`` seconds.
 
+    ``fetch`` returns one secret's text, or several secrets' texts by secret id
+    (merged into one document).
+
     ``refresh()`` re-reads the secret early (a rolled webhook secret shows up as a
     signature mismatch) but at most once per ``min_refresh_interval`` seconds, so a
     flood of forged requests cannot turn into a flood of Secrets Manager calls.
@@ -165,7 +262,7 @@ class CachedSecret:
 
     def __init__(
         self,
-        fetch: Callable[[], str],
+        fetch: Callable[[], str | Mapping[str, str]],
         *,
         max_age: float,
         min_refresh_interval: float = 30.0,
@@ -196,12 +293,12 @@ class CachedSecret:
 
     def _load(self) -> None:
         try:
-            text = self._fetch()
+            texts = self._fetch()
         except SecretUnavailableError:
             raise
         except Exception as error:  # adapter failures of any kind surface as one named error
             raise SecretUnavailableError(
                 f"could not read the bridge secret: {type(error).__name__}"
             ) from error
-        self._value = parse_bridge_secret(text)
+        self._value = parse_bridge_secret(texts)
         self._fetched_at = self._clock()
