@@ -7,8 +7,10 @@ inclusive), and prints them with totals per currency, as a table, CSV or JSON.
 
 * ``conversions``: initial conversions and rebills — status, amount, the Everflow
   conversion id and its state after refunds (reversed / adjusted sale amount).
-* ``refunds``: refunds and disputes — the Everflow action taken (reversal,
-  adjustment, restore, record only, not ours), the refunded amount and the charge's.
+* ``refunds``: refunds, refunds that failed, and disputes — the Everflow action
+  taken (reversal, restore, adjustment, payout prorated, record only, not ours, restore
+  needs the key), the refunded amount and the charge's, the failed refund's amount,
+  the sale amount and payout after.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from decimal import Decimal
 from typing import Any
 
 from stripe_everflow.adapters.dynamodb import from_attributes
+from stripe_everflow.domain.money import currency_exponent
+from stripe_everflow.domain.undo import FailedRefund, RefundState, effective_refunded
 from stripe_everflow_cli.targets import resolve_target
 
 CONVERSION_COLUMNS = (
@@ -47,9 +51,11 @@ REFUND_COLUMNS = (
     "order_id",
     "refunded",
     "charge_amount",
+    "failed",
     "currency",
     "everflow_action",
     "sale_amount_after",
+    "payout_after",
     "status",
     "job_key",
 )
@@ -216,52 +222,76 @@ def conversion_rows(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-COUNTED_REFUND_STATES = ("adjusted", "reversed", "recorded", "not_ours")
+# The states of refund, refund-failure and dispute jobs that took effect: applied at
+# Everflow, recorded, or waiting for the API key (the ledger counts them), and the ones
+# of money the bridge never reported, counted apart.
+COUNTED_REFUND_STATES = (
+    "adjusted",
+    "reversed",
+    "restored",
+    "recorded",
+    "restore_needs_key",
+    "not_ours",
+)
 _ACTIONS = {
     "reverse": "reversal",
     "adjust": "adjustment",
     "restore": "restore",
+    "prorate": "payout prorated",
     "record": "recorded",
 }
 _CONVERSION_ACTIONS = ("conversion",)
-_REFUND_ACTIONS = ("refund", "dispute_opened", "dispute_closed")
-_REPORTED_STATUSES = ("not_ours", "superseded", "nothing_to_undo")
+_REFUND_ACTIONS = ("refund", "refund_failed", "dispute_opened", "dispute_closed")
+_REPORTED_STATUSES = {
+    "not_ours": "not_ours",
+    "superseded": "superseded",
+    "nothing_to_undo": "nothing_to_undo",
+    "restore_needs_key": "restore needs key",
+}
+
+
+def _everflow_action(entry: Mapping[str, Any]) -> str:
+    """The calls a job made, in order ("restore + adjustment"), or why it made none."""
+    status = _text(entry.get("status"))
+    if status in _REPORTED_STATUSES:
+        return _REPORTED_STATUSES[status]
+    steps = _text(entry.get("everflow_action")).split("+")
+    labels = [_ACTIONS.get(step) for step in steps]
+    return " + ".join(label for label in labels if label) or "none"
+
+
+def _refund_row(e: Mapping[str, Any], by_key: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    conversion = by_key.get(_text(e.get("conversion_job_key")), {})
+    action = _text(e.get("action"))
+    if action.startswith("dispute"):
+        action = f"{action} ({_text(e.get('dispute_status'))})"
+    return {
+        "date": _date_cell(e),
+        "action": action,
+        "charge_id": _text(e.get("charge_id")),
+        "dispute_id": _text(e.get("dispute_id")),
+        "order_id": _order_id(conversion),
+        "refunded": _text(e.get("amount_refunded")),
+        "charge_amount": _text(e.get("charge_amount")),
+        # A refund that failed: the amount it gave back.
+        "failed": _text(e.get("amount")) if action == "refund_failed" else "",
+        "currency": _text(e.get("currency")),
+        "everflow_action": _everflow_action(e),
+        "sale_amount_after": _text(e.get("sale_amount")),
+        "payout_after": _text(e.get("payout_after")),
+        "status": _text(e.get("status")),
+        "job_key": _job_key(e),
+    }
 
 
 def refund_rows(
     entries: Sequence[dict[str, Any]], ledger: Sequence[dict[str, Any]] | None = None
 ) -> list[dict[str, Any]]:
-    """Rows of the refund and dispute ``entries``; their conversions are looked up in
-    the whole ``ledger`` (a refund's conversion is usually from an earlier period)."""
+    """Rows of the refund, refund-failure and dispute ``entries``; their conversions
+    are looked up in the whole ``ledger`` (a refund's conversion is usually from an
+    earlier period)."""
     by_key = {_job_key(e): e for e in (ledger if ledger is not None else entries)}
-    rows = []
-    for e in entries:
-        action = e.get("action")
-        if action not in _REFUND_ACTIONS:
-            continue
-        conversion = by_key.get(_text(e.get("conversion_job_key")), {})
-        if action != "refund":
-            action = f"{action} ({_text(e.get('dispute_status'))})"
-        status = _text(e.get("status"))
-        rows.append(
-            {
-                "date": _date_cell(e),
-                "action": action,
-                "charge_id": _text(e.get("charge_id")),
-                "dispute_id": _text(e.get("dispute_id")),
-                "order_id": _order_id(conversion),
-                "refunded": _text(e.get("amount_refunded")),
-                "charge_amount": _text(e.get("charge_amount")),
-                "currency": _text(e.get("currency")),
-                "everflow_action": status
-                if status in _REPORTED_STATUSES
-                else _ACTIONS.get(_text(e.get("everflow_action")), "none"),
-                "sale_amount_after": _text(e.get("sale_amount")),
-                "status": status,
-                "job_key": _job_key(e),
-            }
-        )
-    return rows
+    return [_refund_row(e, by_key) for e in entries if e.get("action") in _REFUND_ACTIONS]
 
 
 def conversion_totals(
@@ -291,37 +321,65 @@ def conversion_totals(
     return {c: {k: str(v) for k, v in b.items()} for c, b in sorted(totals.items())}
 
 
+def _minor(amount: Decimal, currency: str) -> int:
+    return int(amount.scaleb(currency_exponent(currency)))
+
+
 def refund_totals(
-    rows: Sequence[dict[str, Any]], notes: list[str] | None = None
+    rows: Sequence[dict[str, Any]],
+    notes: list[str] | None = None,
+    moments: Sequence[int | None] | None = None,
 ) -> dict[str, dict[str, str]]:
-    """Per currency: refunded on attributed conversions (each charge's latest cumulative
-    amount), refunded on payments the bridge never reported, and disputes by stage.
-    A refund whose amount or currency cannot be read is left out (and named)."""
-    latest: dict[tuple[str, str, bool], Decimal] = {}
+    """Per currency: refunded for good on attributed conversions — per charge, its
+    latest cumulative refunded amount (by time, as the poster orders refund states)
+    less the refunds that failed at or after it —, the same for payments the bridge
+    never reported, the refunds that failed and the money they gave back, restores
+    waiting for the API key, payouts prorated, and disputes by stage. ``moments``:
+    each row's time (else the rows are taken in order). A row whose amount or currency
+    cannot be read is left out (and named)."""
+    latest: dict[tuple[str, str, bool], RefundState] = {}
+    failures: dict[tuple[str, str, bool], list[FailedRefund]] = defaultdict(list)
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for row in rows:
+    for index, row in enumerate(rows):
         currency = _currency(row["currency"])
-        # Refund states that took effect (applied at Everflow or recorded), and the
-        # refunds of money the bridge never reported, counted apart.
-        if row["action"] == "refund" and row["status"] in COUNTED_REFUND_STATES:
-            refunded = _amount(row["refunded"] or 0)
-            if currency is None or refunded is None:
+        moment = (moments[index] if moments is not None else None) or index
+        counted = row["status"] in COUNTED_REFUND_STATES
+        if row["action"] in ("refund", "refund_failed") and counted:
+            field_name = "refunded" if row["action"] == "refund" else "failed"
+            amount = _amount(row[field_name] or 0)
+            if currency is None or amount is None:
                 unreadable = [
-                    n for n, v in (("currency", currency), ("refunded", refunded)) if v is None
+                    n for n, v in (("currency", currency), (field_name, amount)) if v is None
                 ]
                 _note_left_out(notes, row, unreadable)
                 continue
             key = (currency, row["charge_id"], row["status"] == "not_ours")
-            latest[key] = max(latest.get(key, Decimal(0)), refunded)
+            minor = _minor(amount, currency)
+            if row["action"] == "refund":
+                state = RefundState(moment, minor)
+                if key not in latest or state.is_after(latest[key]):
+                    latest[key] = state
+            else:
+                failures[key].append(FailedRefund(minor, moment))
+                if row["status"] != "not_ours":
+                    totals[currency]["failed_refunds"] += 1
+                    totals[currency]["failed_refunded"] += amount
         elif row["action"].startswith("dispute"):
             if currency is None:
                 _note_left_out(notes, row, ["currency"])
                 continue
             totals[currency][row["action"].split(" ")[0]] += 1
-    for (currency, _, not_ours), amount in latest.items():
+        if currency is not None and row["status"] == "restore_needs_key":
+            totals[currency]["restores_needing_key"] += 1
+        if currency is not None and "payout prorated" in row["everflow_action"]:
+            totals[currency]["payouts_prorated"] += 1
+    for key in sorted(set(latest) | set(failures)):
+        currency, _, not_ours = key
+        minor = effective_refunded(latest.get(key), failures.get(key, ()))
+        amount = Decimal(minor).scaleb(-currency_exponent(currency))
         if not_ours:
             totals[currency]["not_ours_refunded"] += amount
-        else:
+        elif minor > 0:
             totals[currency]["refunded"] += amount
             totals[currency]["charges_refunded"] += 1
     return {c: {k: str(v) for k, v in b.items()} for c, b in sorted(totals.items())}
@@ -395,8 +453,9 @@ def prepare_report(
     if kind == "conversions":
         rows = conversion_rows(period)
         return Report(rows, CONVERSION_COLUMNS, conversion_totals(rows, notes), notes)
-    rows = refund_rows(period, entries)
-    return Report(rows, REFUND_COLUMNS, refund_totals(rows, notes), notes)
+    rows = refund_rows(period, entries)  # one per entry of the period, in its order
+    moments = [_moment(e) for e in period]
+    return Report(rows, REFUND_COLUMNS, refund_totals(rows, notes, moments), notes)
 
 
 def build_report(

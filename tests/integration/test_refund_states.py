@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from stripe_everflow_cli.everflow_standin import EverflowStandIn, StandInConversion
+from stripe_everflow_cli.report import build_report, read_ledger
 from tests.integration.conftest import Aws
 from tests.integration.test_refunds import Bridge, refund_key, refunded, renewal
 from tests.support import stripe_event
@@ -376,3 +377,39 @@ def test_a_full_refund_after_a_prorated_one_reverses(
     prorating.stripe(refunded("legacy", 4900, created=REFUNDED_AT + 60))
     assert in_everflow(prorating, everflow).status == "rejected"
     assert [p for _, p, _ in api_writes(everflow)] == ["saleamount", "payoutrevenue"]
+
+
+# ------------------------------------------------------------------ the report
+
+
+def test_the_refund_report_reads_each_outcome_from_the_ledger(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given payouts prorated, a refund that failed and a later one; and on another
+    # conversion a won dispute without the API key
+    everflow.set_offer({"payout": "10", "revenue_percent": "100"})
+    bridge = Bridge(aws, everflow, monkeypatch, PARTIAL_REFUND_PAYOUT="prorate")
+    bridge.stripe(renewal())
+    bridge.stripe(refunded("legacy", 1500, created=REFUNDED_AT))
+    bridge.stripe(refund_failed("legacy", 1500))
+    bridge.stripe(refunded("legacy", 1000, event_id="evt_refund_again", created=LATER))
+    # When the refunds report is made from LedgerTable
+    table = aws.resources.table_names["LedgerTable"]
+    report = json.loads(
+        build_report("refunds", read_ledger(aws.dynamodb, table), None, None, "json")
+    )
+    # Then each outcome is there, and the totals are net of the failed refund
+    rows = [(r["action"], r["everflow_action"], r["status"]) for r in report["rows"]]
+    assert rows == [
+        ("refund", "adjustment + payout prorated", "adjusted"),
+        ("refund_failed", "adjustment + payout prorated", "restored"),
+        ("refund", "adjustment + payout prorated", "adjusted"),
+    ]
+    assert [r["payout_after"] for r in report["rows"]] == ["6.94", "10.00", "7.96"]
+    assert report["totals"]["USD"] == {
+        "refunded": "10.00",
+        "charges_refunded": "1",
+        "failed_refunds": "1",
+        "failed_refunded": "15.00",
+        "payouts_prorated": "3",
+    }
