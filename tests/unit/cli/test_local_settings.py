@@ -152,6 +152,59 @@ def test_values_cloudformation_takes_pass() -> None:
     }
 
 
+REQUIRED = {"EverflowTrackingDomain": "t.example.com", "EverflowNetworkId": "1"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("EverflowTargetRules", "[{price: 1}"),
+        ("EverflowTargetRules", '{"price": "price_1"}'),
+        ("EverflowTargetRules", "[" + " " * 2047 + "]"),
+        ("EverflowAdvParams", "adv9=kind"),
+        ("EverflowAdvParams", "adv1=price"),
+        ("EverflowAdvParams", "adv1=kind;adv2=price_id"),
+        ("AllowedEventTypes", "invoice paid"),
+        ("AllowedEventTypes", "invoice"),
+        ("AllowedEventTypes", "Invoice.Paid"),
+        ("AlarmEmail", "ops"),
+        ("AlarmEmail", "ops@example"),
+        ("EverflowTrackingDomain", "a" * 254),
+        ("HttpApiThrottlingRateLimit", "0"),
+        ("MatchMaximumConcurrency", "1"),
+        ("WebhookReservedConcurrency", "-1"),
+    ],
+)
+def test_the_template_itself_refuses_at_deploy_what_would_fail_every_event(
+    name: str, value: str
+) -> None:
+    # CloudFormation checks a parameter against its constraints before it deploys
+    # anything; the local stack's preflight checks the same ones first.
+    template = load_template(PROJECT_ROOT / "template.yaml")
+    with pytest.raises(LocalSettingsError, match=f"parameters.{name} must"):
+        check_parameters(template, REQUIRED | {name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("EverflowTargetRules", ""),
+        ("EverflowTargetRules", ' [{"price": "price_1", "initial": {"event_id": 5}}]\n'),
+        ("EverflowAdvParams", ""),
+        ("EverflowAdvParams", "adv1=kind, adv2=subscription_id,adv5=billing_reason"),
+        ("AllowedEventTypes", ""),
+        ("AllowedEventTypes", "invoice.paid, charge.dispute.closed,*"),
+        ("AlarmEmail", ""),
+        ("AlarmEmail", "ops+bridge@example.co.uk"),
+        ("WebhookReservedConcurrency", "0"),
+        ("WebhookReservedConcurrency", "50"),
+    ],
+)
+def test_the_templates_constraints_take_every_good_value(name: str, value: str) -> None:
+    template = load_template(PROJECT_ROOT / "template.yaml")
+    assert check_parameters(template, REQUIRED | {name: value})[name] == value
+
+
 def _config(tmp_path: Path, document: Any) -> Path:
     path = tmp_path / "local.config.json"
     path.write_text(json.dumps(document))
