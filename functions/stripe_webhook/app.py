@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-import traceback
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from stripe_everflow import observability
@@ -102,8 +100,10 @@ def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, An
 
 def _failed(error: Exception, reason: str, status: int) -> dict[str, Any]:
     """A failure on the bridge's side: logged with its detail, counted, answered without."""
+    import traceback  # here, on the error path: at the top it costs every cold start
+
     frames = traceback.extract_tb(error.__traceback__)
-    where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else None
+    where = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else None
     if isinstance(error, BridgeError):
         logger.error("webhook not accepted", reason=reason, detail=str(error))
     else:  # its message may quote anything it was handed: the type and place only
