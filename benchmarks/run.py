@@ -48,11 +48,12 @@ from typing import TextIO
 from benchlib import FUNCTION_LOG, PROJECT_ROOT, Row, Section, function_log
 from cold_start import cold_start
 from cost import cost
+from load import load
 from matcher import matcher
 from posting import posting
 from warm_cpu import warm_cpu
 
-SECTIONS: list[Section] = [cold_start, warm_cpu, matcher, posting, cost]
+SECTIONS: list[Section] = [cold_start, warm_cpu, matcher, posting, load, cost]
 
 COLUMNS = ("benchmark", "figure", "unit", "goal", "ratio", "verdict", "note")
 
