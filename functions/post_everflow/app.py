@@ -1,33 +1,42 @@
 """PostEverflowFunction: PostbackQueue → Everflow, exactly once per job.
 
 ``stripe_everflow.posting.batch`` posts the records of a batch concurrently (refund
-states of one charge in order) over keep-alive connections; here each outcome is
-logged and counted, and each record that failed is reported in
-``batchItemFailures`` for SQS to retry alone.
+states of one charge in order) over keep-alive connections, unless the circuit
+breaker over Everflow holds the batch; here each outcome is logged and counted, each
+record that failed is reported in ``batchItemFailures`` for SQS to retry alone, and
+its next delivery is pushed back (ChangeMessageVisibility) by a delay that grows with
+its receive count.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import random
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stripe_everflow import observability
 from stripe_everflow.adapters.aws import client
 from stripe_everflow.adapters.dynamodb.ledger import Ledger
-from stripe_everflow.adapters.dynamodb.rate_limiter import ApiRateLimiter
+from stripe_everflow.adapters.dynamodb.rate_limiter import ApiRateLimiter, EverflowBreaker
 from stripe_everflow.adapters.everflow.network_api import EverflowNetworkApi
 from stripe_everflow.adapters.everflow.postbacks import EverflowClient
 from stripe_everflow.adapters.secrets import secret_reader
 from stripe_everflow.adapters.sqs import SqsSender
 from stripe_everflow.config import PostSettings
-from stripe_everflow.domain.errors import BridgeError
+from stripe_everflow.domain.errors import (
+    BridgeError,
+    EverflowCircuitOpenError,
+    QueueUnavailableError,
+)
 from stripe_everflow.domain.secret import CachedSecret
-from stripe_everflow.posting.batch import BatchRecord, post_batch
+from stripe_everflow.ports import RetryScheduler
+from stripe_everflow.ports.everflow import CircuitBreaker
+from stripe_everflow.posting.batch import Backoff, BatchRecord, post_batch, retry_delays
 from stripe_everflow.posting.outcome import PostOutcome
 from stripe_everflow.posting.poster import Poster, postback_settings
 
@@ -54,11 +63,20 @@ _COUNTERS = {
 class Dependencies:
     poster: Poster
     pool: ThreadPoolExecutor
+    # Where failed records' next deliveries are pushed back (PostbackQueue); without
+    # it they come back after the queue's visibility timeout.
+    retries: RetryScheduler | None = None
+    backoff: Backoff = field(default_factory=Backoff)
+    breaker: CircuitBreaker | None = None
+    draw: Callable[[], float] = random.SystemRandom().random
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Dependencies:
         settings = PostSettings.from_environ(environ)
         dynamodb = client("dynamodb")
+        queue_url = getattr(settings, "postback_queue_url", None) or environ.get(
+            "POSTBACK_QUEUE_URL"
+        )
         poster = Poster(
             settings=settings,
             postback=postback_settings(settings),
@@ -76,7 +94,21 @@ class Dependencies:
                 ),
             ),
         )
-        return cls(poster, ThreadPoolExecutor(max_workers=MAX_PARALLEL_POSTS))
+        return cls(
+            poster,
+            ThreadPoolExecutor(max_workers=MAX_PARALLEL_POSTS),
+            retries=SqsSender(queue_url) if queue_url else None,
+            backoff=Backoff(
+                first_seconds=getattr(settings, "retry_first_delay_seconds", 30),
+                max_seconds=getattr(settings, "retry_max_delay_seconds", 3600),
+            ),
+            breaker=EverflowBreaker(
+                settings.ledger_table,
+                dynamodb,
+                threshold=getattr(settings, "breaker_threshold", 10),
+                cooldown_seconds=getattr(settings, "breaker_cooldown_seconds", 60),
+            ),
+        )
 
 
 @functools.cache
@@ -84,13 +116,25 @@ def _production_dependencies() -> Dependencies:
     return Dependencies.from_environ(os.environ)
 
 
+def _receive_count(record: Mapping[str, Any]) -> int:
+    try:
+        return max(1, int(record.get("attributes", {}).get("ApproximateReceiveCount", 1)))
+    except (TypeError, ValueError, AttributeError):
+        return 1
+
+
 def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, Any]:
     records = list(event.get("Records", []))
-    results = post_batch(
-        dependencies.poster,
-        [BatchRecord(record["messageId"], record["body"]) for record in records],
-        dependencies.pool,
-    )
+    batch = [
+        BatchRecord(
+            record["messageId"],
+            record["body"],
+            record.get("receiptHandle", ""),
+            _receive_count(record),
+        )
+        for record in records
+    ]
+    results = post_batch(dependencies.poster, batch, dependencies.pool, dependencies.breaker)
     failures = []
     counts: Counter[str] = Counter()
     for record, result in zip(records, results, strict=True):
@@ -106,7 +150,15 @@ def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, An
             detail=str(result),
         )
         counts["PostbacksRetried"] += 1
+        if isinstance(result, EverflowCircuitOpenError):
+            counts["PostbacksHeldByBreaker"] += 1
         failures.append({"itemIdentifier": record["messageId"]})
+    if failures and dependencies.retries is not None:
+        delays = retry_delays(batch, results, dependencies.backoff, dependencies.draw)
+        try:
+            dependencies.retries.change_visibility(delays)
+        except QueueUnavailableError as error:  # they come back after the visibility timeout
+            logger.warning("retry delays not set", reason=error.reason, detail=str(error))
     for name, count in counts.items():  # one value per counter and batch
         metrics.add_metric(name=name, unit=observability.MetricUnit.Count, value=count)
     return {"batchItemFailures": failures}

@@ -17,12 +17,13 @@ from urllib.parse import urlsplit
 class FlakyNetworkApi:
     """A Network API in front of the stand-in's: ``fail(503, 429, "slow")`` answers
     the next calls with those statuses (``"slow"``: the real answer, a second late),
-    every other call is forwarded. ``calls`` lists each call as it came: (method,
-    path, the failure told or None)."""
+    every other call is forwarded; while ``down`` every call is answered 503.
+    ``calls`` lists each call as it came: (method, path, the failure told or None)."""
 
     def __init__(self, upstream: str) -> None:
         self.calls: list[tuple[str, str, int | str | None]] = []
         self._failures: deque[int | str] = deque()
+        self.down = False
         self._lock = threading.Lock()
         parts = urlsplit(upstream)
         target = (parts.hostname or "127.0.0.1", parts.port or 80)
@@ -39,6 +40,8 @@ class FlakyNetworkApi:
                 body = self.rfile.read(length) if length else b""
                 with api._lock:
                     failure = api._failures.popleft() if api._failures else None
+                    if failure is None and api.down:
+                        failure = 503
                     api.calls.append((self.command, self.path, failure))
                 if failure is not None and failure != "slow":
                     status, payload = int(failure), json.dumps({"error": "flaky"}).encode()

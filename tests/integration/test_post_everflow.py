@@ -9,12 +9,14 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from stripe_everflow.domain.classify import ClassifySettings, classify_event
-from stripe_everflow.domain.jobs import ClickTarget, EmailTarget, PostbackJob
+from stripe_everflow.domain.jobs import ClickTarget, EmailTarget, PostbackJob, StripeRefs
+from stripe_everflow.posting.outcome import PostOutcome
 from stripe_everflow_cli.everflow_standin import EverflowStandIn
 from tests.integration.conftest import Aws
 from tests.integration.everflow_faults import FlakyNetworkApi, HangUp
@@ -522,3 +524,43 @@ def test_recovery_lookups_go_through_the_shared_network_api_budget(
         if item["pk"]["S"].startswith("ratelimit#everflow-api#")
     ]
     assert sum(windows) == 5 and max(windows) <= 2
+
+
+# ------------------------------------------------------------------ per-charge ordering
+
+
+def test_the_handler_posts_the_refund_states_of_a_charge_in_order_one_at_a_time(
+    poster: Poster,
+) -> None:
+    # Given a poster that notes when each job starts and ends (and takes its time)
+    events: list[tuple[str, str, str]] = []
+    lock = threading.Lock()
+
+    def post_job(job: PostbackJob, body: str) -> PostOutcome:
+        with lock:
+            events.append(("start", str(job.stripe.charge_id), job.job_key))
+        time.sleep(0.02)  # widens the window two states of one charge could share
+        with lock:
+            events.append(("end", str(job.stripe.charge_id), job.job_key))
+        return PostOutcome("recorded", job.job_key)
+
+    poster.deps.poster.post_job = post_job  # type: ignore[method-assign]
+    states = [refund_job("ch_1", amount) for amount in (1000, 2000, 4900)]
+    # When the refund states of one charge come in one batch, among other jobs
+    response = poster.deliver(states[0], job(), states[1], refund_job("ch_2", 500), states[2])
+    # Then they were posted in the batch's order, each after the one before had ended
+    assert response == {"batchItemFailures": []}
+    ch_1 = [(what, key) for what, charge, key in events if charge == "ch_1"]
+    keys = [PostbackJob.from_json(s).job_key for s in states]
+    assert ch_1 == [(what, key) for key in keys for what in ("start", "end")]
+
+
+def refund_job(charge: str, refunded_minor: int) -> str:
+    return PostbackJob(
+        f"refund:default:{charge}:{refunded_minor}",
+        "refund",
+        "default",
+        False,
+        amount_refunded=Decimal(refunded_minor) / 100,
+        stripe=StripeRefs(charge_id=charge),
+    ).to_json()

@@ -1,5 +1,6 @@
 """A batch of PostbackQueue records: each read once, lanes run concurrently, refund
-states of one charge in order, one result per record whatever the others do."""
+states of one charge in order, one result per record whatever the others do; the
+circuit breaker's admission (held, probe, posted) and the retry delays."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ from typing import Any
 
 import pytest
 
-from stripe_everflow.domain.errors import JobBusyError, MalformedJobError
+from stripe_everflow.domain.errors import (
+    EverflowCircuitOpenError,
+    EverflowRetryableError,
+    EverflowUnavailableError,
+    JobBusyError,
+    MalformedJobError,
+)
 from stripe_everflow.domain.jobs import ClickTarget, PostbackJob, StripeRefs
-from stripe_everflow.posting.batch import BatchRecord, lane_of, post_batch
+from stripe_everflow.posting.batch import Backoff, BatchRecord, lane_of, post_batch, retry_delays
 from stripe_everflow.posting.outcome import PostOutcome
 
 
@@ -50,6 +57,9 @@ def records(*jobs: PostbackJob | str) -> list[BatchRecord]:
 class FakePoster:
     """Records what it was given; ``act`` decides each job's fate."""
 
+    def clock(self) -> float:
+        return 1_000.0
+
     def __init__(self, act: Any = None) -> None:
         self.calls: list[tuple[PostbackJob, str]] = []
         self._lock = threading.Lock()
@@ -59,8 +69,10 @@ class FakePoster:
         with self._lock:
             self.calls.append((job, body))
         if self._act is not None:
-            self._act(job)
-        return PostOutcome("posted", job.job_key)
+            answer = self._act(job)
+            if isinstance(answer, PostOutcome):
+                return answer
+        return PostOutcome("posted", job.job_key, 200)
 
 
 @pytest.fixture
@@ -76,9 +88,9 @@ def test_each_record_is_read_once_and_posted_with_its_body(executor: ThreadPoolE
     results = post_batch(poster, batch, executor)  # type: ignore[arg-type]
 
     assert results == [
-        PostOutcome("posted", "conversion:default:in_1"),
-        PostOutcome("posted", "conversion:default:in_2"),
-        PostOutcome("posted", "refund:default:ch_9:15.00"),
+        PostOutcome("posted", "conversion:default:in_1", 200),
+        PostOutcome("posted", "conversion:default:in_2", 200),
+        PostOutcome("posted", "refund:default:ch_9:15.00", 200),
     ]
     assert sorted((job.to_json(), body) for job, body in poster.calls) == sorted(
         (record.body, record.body) for record in batch
@@ -164,3 +176,139 @@ def test_lanes_are_the_refunded_charge_or_the_record_itself() -> None:
     assert lane_of(record, refund("ch_1", "1.00")) == "charge:ch_1"
     assert lane_of(record, conversion(1)) == "record:m7"  # a conversion names a charge too
     assert lane_of(record, None) == "record:m7"
+
+
+# ------------------------------------------------------------------ the circuit breaker
+
+
+class FakeBreaker:
+    def __init__(self, admission: str) -> None:
+        self.admission = admission
+        self.recorded: list[tuple[int, int]] = []
+
+    def admit(self, now: int) -> str:
+        return self.admission
+
+    def record(self, now: int, answered: int, failed: int) -> None:
+        self.recorded.append((answered, failed))
+
+
+def _everflow_down(job: PostbackJob) -> None:
+    raise EverflowRetryableError("Everflow answered 503: retried by SQS")
+
+
+def test_an_open_breaker_holds_every_record_without_posting_it(
+    executor: ThreadPoolExecutor,
+) -> None:
+    poster, breaker = FakePoster(), FakeBreaker("open")
+
+    results = post_batch(poster, records(conversion(1), conversion(2)), executor, breaker)  # type: ignore[arg-type]
+
+    assert [type(r) for r in results] == [EverflowCircuitOpenError] * 2
+    assert poster.calls == [] and breaker.recorded == []
+
+
+def test_a_closed_breaker_hears_what_everflow_made_of_the_batch(
+    executor: ThreadPoolExecutor,
+) -> None:
+    def act(job: PostbackJob) -> Any:
+        if job.job_key.endswith(("in_1", "in_2")):
+            _everflow_down(job)
+        if job.job_key.endswith("in_3"):
+            return PostOutcome("duplicate", job.job_key)  # no call made
+        if job.job_key.endswith("in_4"):
+            raise EverflowUnavailableError("GET /reporting/events/ef_tx_4: HTTP 503")
+        return None
+
+    breaker = FakeBreaker("closed")
+    batch = records(*(conversion(n) for n in range(1, 7)))
+
+    post_batch(FakePoster(act), batch, executor, breaker)  # type: ignore[arg-type]
+
+    assert breaker.recorded == [(2, 3)]  # in_5, in_6 answered; in_1, in_2, in_4 failed
+
+
+@pytest.mark.parametrize(("everflow", "posted"), [("up", 4), ("down", 1)])
+def test_a_probe_posts_one_record_then_the_batch_goes_on_or_is_held(
+    executor: ThreadPoolExecutor, everflow: str, posted: int
+) -> None:
+    poster = FakePoster(_everflow_down if everflow == "down" else None)
+    breaker = FakeBreaker("probe")
+
+    results = post_batch(poster, records(*(conversion(n) for n in range(4))), executor, breaker)  # type: ignore[arg-type]
+
+    assert len(poster.calls) == posted
+    held = [r for r in results if isinstance(r, EverflowCircuitOpenError)]
+    assert len(held) == 4 - posted
+    assert breaker.recorded == ([(4, 0)] if everflow == "up" else [(0, 1)])
+
+
+def test_a_probe_goes_on_past_records_that_make_no_call(executor: ThreadPoolExecutor) -> None:
+    def act(job: PostbackJob) -> Any:
+        if job.job_key.endswith("in_0"):
+            return PostOutcome("duplicate", job.job_key)
+        _everflow_down(job)
+
+    poster, breaker = FakePoster(act), FakeBreaker("probe")
+
+    results = post_batch(poster, records(*(conversion(n) for n in range(3))), executor, breaker)  # type: ignore[arg-type]
+
+    assert [type(r).__name__ for r in results] == [
+        "PostOutcome",
+        "EverflowRetryableError",
+        "EverflowCircuitOpenError",
+    ]
+    assert breaker.recorded == [(0, 1)]
+
+
+def test_a_probe_keeps_the_order_of_a_charge(executor: ThreadPoolExecutor) -> None:
+    poster, breaker = FakePoster(), FakeBreaker("probe")
+    batch = records(refund("ch_1", "10.00"), refund("ch_1", "20.00"), refund("ch_1", "30.00"))
+
+    post_batch(poster, batch, executor, breaker)  # type: ignore[arg-type]
+
+    assert [job.amount_refunded for job, _ in poster.calls] == [
+        Decimal("10.00"),
+        Decimal("20.00"),
+        Decimal("30.00"),
+    ]
+
+
+# ------------------------------------------------------------------ retry delays
+
+
+def test_delays_double_with_each_receive_up_to_the_cap() -> None:
+    backoff = Backoff(first_seconds=30, max_seconds=3600)
+    ceilings = [backoff.ceiling(n) for n in range(1, 11)]
+    assert ceilings == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
+    assert backoff.ceiling(10_000) == 3600
+    assert Backoff(first_seconds=30, max_seconds=10**6).ceiling(10_000) == 43200  # SQS's 12 h
+
+
+@pytest.mark.parametrize("receive_count", [1, 2, 5, 8, 30])
+def test_a_delay_is_drawn_in_the_upper_half_of_its_ceiling(receive_count: int) -> None:
+    backoff = Backoff()
+    ceiling = backoff.ceiling(receive_count)
+    low, high = backoff.delay(receive_count, 0.0), backoff.delay(receive_count, 0.999999)
+    assert low == -(-ceiling // 2) and ceiling - 1 <= high <= ceiling
+    assert backoff.delay(receive_count, 0.5) == -(-3 * ceiling // 4)
+
+
+def test_the_least_time_a_record_is_kept_by_its_receives() -> None:
+    # 15 + 30 + 60 + … + 960, then 1800 s for each further receive but the last
+    assert Backoff().least_time_before(8) == 1905
+    assert Backoff().least_time_before(24) == 1905 + 16 * 1800
+
+
+def test_only_failed_records_are_delayed_by_their_receive_count() -> None:
+    batch = [
+        BatchRecord("m0", "", "r0", 1),
+        BatchRecord("m1", "", "r1", 3),
+        BatchRecord("m2", "", "r2", 9),
+    ]
+    results: list[Any] = [
+        EverflowRetryableError("503"),
+        PostOutcome("posted", "k"),
+        EverflowCircuitOpenError("held"),
+    ]
+    assert retry_delays(batch, results, Backoff(), lambda: 0.0) == [("r0", 15), ("r2", 1800)]

@@ -138,9 +138,16 @@ class JobBusyError(JobError):
 
 
 class EverflowRetryableError(JobError):
-    """Everflow answered 429/5xx or did not answer; SQS redelivers after the visibility timeout."""
+    """Everflow answered 429/5xx or did not answer; the record is delivered again later."""
 
     reason = "everflow_retryable"
+
+
+class EverflowCircuitOpenError(JobError):
+    """Everflow has been failing (the shared circuit breaker is open): the record is held
+    without calling it and delivered again later."""
+
+    reason = "everflow_circuit_open"
 
 
 class UnsupportedJobError(JobError):
@@ -156,3 +163,10 @@ class ConversionNotPostedError(JobError):
 
 class EverflowApiError(BridgeError):
     reason = "everflow_api_error"
+
+
+class EverflowUnavailableError(EverflowApiError):
+    """The Network API did not answer, or answered 429 or 5xx (retried; it counts
+    against Everflow in the circuit breaker, unlike a refusal or an exhausted budget)."""
+
+    reason = "everflow_api_unavailable"

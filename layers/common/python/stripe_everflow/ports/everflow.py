@@ -1,9 +1,10 @@
-"""LedgerTable, the tracking domain and the Network API, as the poster uses them."""
+"""LedgerTable, the tracking domain, the Network API and the circuit breaker over
+Everflow, as the poster uses them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from stripe_everflow.domain.jobs import PostbackJob
 from stripe_everflow.domain.ledger import Begin, LedgerEntry
@@ -59,3 +60,19 @@ class RateLimiter(Protocol):
     """The Network API budget shared by every worker."""
 
     def acquire(self) -> None: ...
+
+
+# closed: call Everflow; probe: this batch may try one call after a cool-down; open: don't.
+Admission = Literal["closed", "probe", "open"]
+
+
+class CircuitBreaker(Protocol):
+    """Whether to call Everflow at all, shared by every worker: it opens after a run
+    of failed calls, and after a cool-down lets one probe through; the probe's success
+    closes it."""
+
+    def admit(self, now: int) -> Admission: ...
+    def record(self, now: int, answered: int, failed: int) -> None:
+        """What the calls of the batch ``admit`` let through came to: Everflow
+        ``answered`` some (a success, even a refusal), or ``failed`` (429, 5xx, no
+        answer). Neither, after a probe: the probe is given back."""

@@ -8,7 +8,7 @@ worker finds it leased and retries later. Outcomes:
 * bodyless 204 → ``rejected`` by Everflow: recorded and counted, not retried;
 * 429, 5xx, timeout, network error → released as ``retryable`` (in doubt unless the
   request never left or Everflow answered 429); the record fails and is delivered
-  again later;
+  again later, after a delay that grows with its receives (``posting.batch``);
 * other 4xx → ``failed`` with status and body, and the job is sent to PostbackDLQ
   (a redrive tries it again).
 

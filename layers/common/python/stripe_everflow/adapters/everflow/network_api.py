@@ -6,8 +6,9 @@ Every call first takes a slot of the Network API budget shared by every worker
 (``budget``, a ``RateLimiter``: Everflow answers 429 beyond its rate), here where the
 call is made, so no caller can forget it.
 
-Timeouts: 3.05 s connect, 10 s read. Errors (a budget that stayed exhausted
-included) raise EverflowApiError; callers decide whether that fails the record
+Timeouts: 3.05 s connect, 10 s read. Errors raise EverflowApiError (no answer, 429
+and 5xx as its EverflowUnavailableError, which the circuit breaker counts; a budget
+that stayed exhausted is the plain one); callers decide whether that fails the record
 (retried) or is only logged.
 """
 
@@ -19,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from stripe_everflow.domain.errors import EverflowApiError
+from stripe_everflow.domain.errors import EverflowApiError, EverflowUnavailableError
 from stripe_everflow.domain.postback import RecordedConversion
 from stripe_everflow.domain.undo import EverflowAmounts
 from stripe_everflow.ports.everflow import RateLimiter
@@ -65,7 +66,9 @@ class EverflowNetworkApi:
                 timeout=self._timeouts,
             )
         except requests.RequestException as error:
-            raise EverflowApiError(f"{method} {path}: {type(error).__name__}") from error
+            raise EverflowUnavailableError(f"{method} {path}: {type(error).__name__}") from error
+        if answer.status_code == 429 or answer.status_code >= 500:
+            raise EverflowUnavailableError(f"{method} {path}: HTTP {answer.status_code}")
         if answer.status_code >= 300:
             raise EverflowApiError(f"{method} {path}: HTTP {answer.status_code}")
         try:

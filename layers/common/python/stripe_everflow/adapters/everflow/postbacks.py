@@ -42,8 +42,8 @@ class EverflowClient:
     """GETs postbacks, keeping up to ``pool_size`` idle connections per origin.
 
     Connect timeout 3.05 s (TLS handshake included), read timeout 10 s (per read); no
-    retries here — a retryable answer fails the SQS record and SQS redelivers it after
-    the visibility timeout. An idle connection the server has closed meanwhile is
+    retries here — a retryable answer fails the SQS record, which comes back later
+    (the poster's growing delays). An idle connection the server has closed meanwhile is
     noticed before it is used (as urllib3 does) and replaced, so nothing is sent on
     it. Thread-safe: a connection serves one call at a time.
     """
