@@ -365,3 +365,19 @@ def test_a_healthy_stream_costs_no_write_and_a_read_every_few_seconds(aws: Aws) 
         TableName=aws.resources.table_names["LedgerTable"], Key=BREAKER_KEY
     )
     assert "Item" not in item
+
+
+def test_a_breaker_that_cannot_reach_its_table_lets_batches_through(aws: Aws) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    class Unreachable:
+        def __getattr__(self, name: str) -> Any:
+            def call(**kwargs: Any) -> Any:
+                raise EndpointConnectionError(endpoint_url="https://dynamodb.invalid")
+
+            return call
+
+    breaker = EverflowBreaker(aws.resources.table_names["LedgerTable"], Unreachable())
+    assert breaker.admit(1_000) == "closed"
+    breaker.record(1_000, answered=0, failed=10)  # not counted, nothing raised
+    assert breaker.admit(1_001) == "closed"

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from stripe_everflow.adapters.aws import storage_errors
 from stripe_everflow.adapters.dynamodb import condition_failed, from_attributes, to_attributes
 from stripe_everflow.domain.errors import EverflowApiError
 from stripe_everflow.ports.everflow import Admission
@@ -78,6 +79,10 @@ class EverflowBreaker:
     Reads are eventually consistent and kept for ``cache_seconds`` while the breaker
     is closed without failures (and while it is open, until ``open_until``), so a
     healthy stream costs one GetItem every few seconds per worker and no write.
+
+    It fails open: when LedgerTable cannot be read or written (botocore errors), the
+    batch is let through and its results are not counted — the ledger's own writes
+    then decide whether it can be posted.
     """
 
     def __init__(
@@ -118,8 +123,23 @@ class EverflowBreaker:
         return state
 
     def admit(self, now: int) -> Admission:
-        """ "closed": call Everflow; "probe": this batch may make one call; "open": none."""
+        """Whether this batch calls Everflow: "closed" yes, "probe" with one call,
+        "open" not at all."""
         self._probing = False
+        try:
+            return self._admit(now)
+        except storage_errors():
+            self._known = None
+            return "closed"
+
+    def record(self, now: int, answered: int, failed: int) -> None:
+        """What the calls of the batch ``admit`` let through came to."""
+        try:
+            self._record(now, answered, failed)
+        except storage_errors():
+            self._known = None
+
+    def _admit(self, now: int) -> Admission:
         state = self._state(now)
         open_until = state.get("open_until")
         if open_until is None:
@@ -147,8 +167,7 @@ class EverflowBreaker:
         self._probing = True
         return "probe"
 
-    def record(self, now: int, answered: int, failed: int) -> None:
-        """What the calls of the batch ``admit`` let through came to."""
+    def _record(self, now: int, answered: int, failed: int) -> None:
         probing, self._probing = self._probing, False
         known = self._known[1] if self._known is not None else {}
         if answered:
