@@ -240,6 +240,8 @@ class Reconciliation:
     stripe: Counter[str]
     killed: int
     simulated_days: float
+    postback_max_receives: int
+    outage_hours: float
     details: list[str] = field(default_factory=list)
 
     @property
@@ -291,6 +293,8 @@ class Reconciliation:
                 "SQS messages stored twice (at-least-once)",
                 sum(n for k, n in self.sqs.items() if k.startswith("duplicated:")),
             ),
+            ("Everflow outage (simulated hours)", self.outage_hours),
+            ("PostbackQueue maxReceiveCount", self.postback_max_receives),
             ("simulated days", round(self.simulated_days, 1)),
         ]
         width = max(len(r[0]) for r in rows)
@@ -323,6 +327,10 @@ class Month:
         for name, url in aws.resources.queue_urls.items():
             attributes = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
             self.sqs.add_queue(name, url, attributes["Attributes"])
+        # What-if: PostbackQueue's maxReceiveCount other than the template's.
+        receives = os.environ.get("FAULTS_POSTBACK_MAX_RECEIVES")
+        if receives:
+            self.sqs.named("PostbackQueue").max_receive_count = int(receives)
         # Every SQS client the functions create from here on is the simulated one.
         original = botocore.session.Session.create_client
         sim = self.sqs
@@ -555,6 +563,8 @@ class Month:
             stripe=self.stripe,
             killed=len(self.ledger.killed),
             simulated_days=(self.clock() - self.start) / DAY,
+            postback_max_receives=self.sqs.named("PostbackQueue").max_receive_count or 0,
+            outage_hours=self.size.outage_hours if self.faults_on else 0,
             details=self.details,
         )
 
