@@ -13,7 +13,8 @@ process, moto's SQS — on this shared machine, not Lambda's or API Gateway's: t
 show that the intake keeps up and loses nothing under concurrent load, not how fast
 AWS is.
 
-Run alone: ``.venv/bin/python benchmarks/run.py --only load``. The sender is this file
+Run alone: ``.venv/bin/python benchmarks/run.py --only load`` (``BENCH_LOAD_EVENTS``
+sends another number of webhooks). The sender is this file
 run as ``python benchmarks/load.py send URL SECRET COUNT CONNECTIONS``.
 """
 
