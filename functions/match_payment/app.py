@@ -4,8 +4,9 @@ SQS batches with partial batch failures (Powertools BatchProcessor): a record th
 raises is retried alone, and after 5 receives lands in PaymentEventsDLQ. An event
 delivered again is matched again and converges on the same result: a payment finds
 its conversion claim noting the job it sent and sends nothing, and a refund's or
-dispute's job sent twice is posted once (the poster's ledger). The matching rules
-live in ``stripe_everflow.matching``.
+dispute's job sent twice is posted once (the poster's ledger). After each batch, the
+refunds and disputes of its accounts whose wait for their payment has ended are sent
+back (at most hourly). The matching rules live in ``stripe_everflow.matching``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from stripe_everflow.adapters.sqs import SqsSender
 from stripe_everflow.adapters.stripe_api import StripeReader
 from stripe_everflow.config import MatchSettings
 from stripe_everflow.domain.secret import CachedSecret
-from stripe_everflow.matching.matcher import Matcher
+from stripe_everflow.matching.matcher import CHECKOUT_SESSION_WAIT_SECONDS, Matcher
 
 logger = observability.build_logger("match-payment")
 metrics = observability.build_metrics("match-payment")
@@ -40,10 +41,26 @@ processor = BatchProcessor(event_type=EventType.SQS)
 _COUNTERS = {
     "job": "PostbackJobsEmitted",
     "parked": "PaymentsParked",
+    "held": "PaymentsHeldForCheckout",
+    "waiting": "RefundsWaitingForPayment",
     "ignored": "EventsIgnored",
     "linked": "PaymentLinksRecorded",
     "click_registered": "StripeClicksRegistered",
 }
+
+
+class _DelayedSends:
+    """The SQS client for PaymentEventsQueue's held messages: each sent with
+    ``DelaySeconds`` (a payment intent waiting for its Checkout Session)."""
+
+    def __init__(self, seconds: int) -> None:
+        self._seconds = seconds
+        self._sqs: Any = None
+
+    def send_message(self, **arguments: Any) -> Any:
+        if self._sqs is None:
+            self._sqs = client("sqs")
+        return self._sqs.send_message(DelaySeconds=self._seconds, **arguments)
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,9 @@ class Dependencies:
             postbacks=SqsSender(settings.postback_queue_url),
             payment_events=SqsSender(settings.payment_events_queue_url),
             stripe=StripeReader(settings.stripe_api_base),
+            held_events=SqsSender(
+                settings.payment_events_queue_url, _DelayedSends(CHECKOUT_SESSION_WAIT_SECONDS)
+            ),
         )
         return cls(matcher)
 
@@ -91,9 +111,17 @@ def handle(event: dict[str, Any], context: Any, dependencies: Dependencies) -> d
         )
         return outcome
 
-    return process_partial_response(
+    response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+    try:
+        swept = matcher.sweep_waiting()
+    except Exception as error:  # the batch is done; the next one sweeps again
+        logger.warning("sweep of waiting refunds failed", error=type(error).__name__)
+    else:
+        if swept:
+            logger.info("waiting refunds sent back at the end of their wait", count=swept)
+    return dict(response)
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)

@@ -1,6 +1,11 @@
 """Drives ClickIntakeFunction and MatchPaymentFunction in process, as their triggers
 would: HTTP API events for /clicks, SQS batches for the matcher (with replays from
-PaymentEventsQueue fed back), jobs read from PostbackQueue."""
+PaymentEventsQueue fed back), jobs read from PostbackQueue; and the whole bridge
+(``Bridge``: matcher and poster, Everflow from the stand-in) until it is quiet.
+
+Time that the bridge waits out on AWS is not waited for here: a payment held for its
+Checkout Session is sent back at once (``run_replays`` feeds it, as if its delay had
+passed), and ``Pipeline.later`` moves the matcher's clock."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from stripe_everflow.adapters.dynamodb.ledger import Ledger
+from stripe_everflow.adapters.sqs import SqsSender
 from tests.integration.conftest import Aws
 from tests.support import LambdaContext, load_function
 
@@ -95,6 +101,12 @@ class Pipeline:
     def jobs(self) -> list[dict[str, Any]]:
         return [m["Body"] for m in self.aws.drain("PostbackQueue")]
 
+    def later(self, seconds: int) -> None:
+        """The matcher's clock, ``seconds`` later from now on."""
+        matcher = self.match_deps.matcher
+        now = matcher.clock
+        matcher.clock = lambda: now() + seconds
+
 
 def build_pipeline(aws: Aws, monkeypatch: Any, **env: str) -> Pipeline:
     for function in ("MatchPaymentFunction", "ClickIntakeFunction"):
@@ -103,12 +115,17 @@ def build_pipeline(aws: Aws, monkeypatch: Any, **env: str) -> Pipeline:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     match, clicks = load_function("match_payment"), load_function("click_intake")
-
+    match_deps = match.Dependencies.from_environ(os.environ)
+    # A payment held for its Checkout Session comes back without the queue's delay
+    # (moto would keep it invisible for minutes of real time).
+    match_deps.matcher.held_events = SqsSender(
+        aws.resources.queue_urls["PaymentEventsQueue"], aws.sqs
+    )
     return Pipeline(
         aws=aws,
         match=match,
         clicks=clicks,
-        match_deps=match.Dependencies.from_environ(os.environ),
+        match_deps=match_deps,
         click_deps=clicks.Dependencies.from_environ(os.environ),
     )
 
@@ -167,3 +184,55 @@ class Poster:
         entry = self.deps.poster.ledger.get(job_key)
         assert entry is not None
         return dict(entry.item)
+
+
+class Bridge:
+    """Matcher and poster wired as SQS would: what the matcher queues is matched or
+    posted until nothing moves. A poster record that fails is delivered again (SQS
+    would, after its visibility timeout) up to ``receives`` times in all."""
+
+    def __init__(
+        self,
+        aws: Aws,
+        everflow: EverflowStandIn,
+        monkeypatch: pytest.MonkeyPatch,
+        *,
+        api_key: bool = True,
+        **env: str,
+    ) -> None:
+        from tests.support import bridge_secret
+
+        secret = bridge_secret()
+        if api_key:
+            secret["everflow_api_key"] = "ef_api_key"
+        aws.secretsmanager.put_secret_value(
+            SecretId="BridgeSecret", SecretString=json.dumps(secret)
+        )
+        self.aws, self.everflow = aws, everflow
+        self.pipeline = build_pipeline(aws, monkeypatch, **env)
+        self.poster = Poster(aws, everflow, monkeypatch, EVERFLOW_API_BASE_URL=everflow.url, **env)
+        self.failed_jobs: list[dict[str, Any]] = []
+
+    def stripe(self, *events: dict[str, Any], receives: int = 5) -> None:
+        """Deliver ``events`` as one batch, then let everything they cause happen."""
+        self.pipeline.deliver_events(*events)
+        self.settle(receives)
+
+    def settle(self, receives: int = 5) -> None:
+        pending: list[tuple[str, int]] = []
+        while True:
+            moved = self.pipeline.run_replays()
+            pending += [(json.dumps(m["Body"]), 0) for m in self.aws.drain("PostbackQueue")]
+            if not pending and not moved:
+                return
+            again = []
+            for body, failures in pending:  # one job per batch: moto is not atomic
+                if self.poster.deliver(body)["batchItemFailures"]:
+                    if failures + 1 < receives:
+                        again.append((body, failures + 1))
+                    else:
+                        self.failed_jobs.append(json.loads(body))
+            pending = again
+
+    def ledger(self, job_key: str) -> dict[str, Any]:
+        return self.poster.ledger(job_key)

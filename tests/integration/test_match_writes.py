@@ -106,14 +106,42 @@ def test_an_event_delivered_again_after_its_job_was_sent_writes_nothing(
     assert requests.writes == 0, requests.counts
 
 
-def test_refunds_and_ignored_events_write_nothing(pipeline: Pipeline) -> None:
+def test_refunds_of_counted_money_and_ignored_events_write_nothing(pipeline: Pipeline) -> None:
+    pipeline.post_clicks(click())
+    pipeline.deliver_events(
+        stripe_event("legacy", "invoice.paid.first"), stripe_event("legacy", "invoice.paid.renewal")
+    )
+    assert len(pipeline.jobs()) == 2
     requests = Requests(pipeline)
     pipeline.deliver_events(
-        stripe_event("basil", "charge.refunded"),
+        stripe_event("legacy", "charge.refunded"),
         stripe_event("legacy", "charge.dispute.created"),
         stripe_event("basil", "invoice.paid.first") | {"livemode": True},
     )
+    assert len(pipeline.jobs()) == 2
     assert requests.writes == 0, requests.counts
+
+
+def test_a_refund_that_waits_for_its_payment_costs_at_most_two_writes(pipeline: Pipeline) -> None:
+    requests = Requests(pipeline)
+    pipeline.deliver_events(stripe_event("basil", "charge.refunded"))
+    assert pipeline.jobs() == []
+    # itself with its registrations, and the account's sweep record
+    assert requests.writes <= 2, requests.counts
+
+
+def test_a_conversion_sent_with_refunds_waiting_on_it_costs_at_most_three_writes(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.post_clicks(click())
+    pipeline.deliver_events(stripe_event("legacy", "charge.refunded"))
+    requests = Requests(pipeline)
+    pipeline.deliver_events(stripe_event("legacy", "invoice.paid.renewal"))
+    assert [j["action"] for j in pipeline.jobs()] == ["conversion"]
+    # the claim; the job (refused once: a refund waits on the claim); the refund taken off
+    assert requests.writes <= 4, requests.counts
+    assert pipeline.run_replays() == 1
+    assert [j["action"] for j in pipeline.jobs()] == ["refund"]
 
 
 # ------------------------------------------------------------------ races

@@ -1,4 +1,5 @@
-"""What the stages and AttributionTable agree on: item keys, pins, claims, parked payments.
+"""What the stages and AttributionTable agree on: item keys, pins, claims, parked
+payments, and refunds and disputes waiting for their payment.
 
 The key scheme is described in ``adapters.dynamodb.store``; stages build keys and
 item contents here so they can prefetch, look items up and remember what they wrote
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from stripe_everflow.domain.attribution import StoredClick
 
@@ -52,6 +53,36 @@ def parked_email_pk(email_hash: str) -> str:
 
 def parked_customer_pk(account: str, customer_id: str) -> str:
     return f"parked#customer#{account}#{customer_id}"
+
+
+def parked_marker_key(account: str, customer_id: str) -> Key:
+    """Beside the customer's pin: present while payments may be parked for the customer,
+    so the payment that pins it knows (in the same request) to release them."""
+    return (f"customer#{account}#{customer_id}", "parked")
+
+
+def waiting_pk(account: str) -> str:
+    """The refunds and disputes of an account that wait for their payment."""
+    return f"parked#undo#{account}"
+
+
+def waiting_key(account: str, event_id: str) -> Key:
+    return (waiting_pk(account), event_id)
+
+
+def sweep_key(account: str) -> Key:
+    """When the account's waiting refunds and disputes are next looked over for those
+    whose wait has ended."""
+    return (waiting_pk(account), "#sweep")
+
+
+def key_text(key: Key) -> str:
+    return f"{key[0]}|{key[1]}"
+
+
+def key_of(text: str) -> Key:
+    pk, _, sk = text.rpartition("|")
+    return (pk, sk)
 
 
 @dataclass(frozen=True)
@@ -106,6 +137,9 @@ class ConversionClaim:
     claimed_at: int
     decision: Mapping[str, Any] = field(default_factory=dict)
     job_key: str | None = None
+    # the owner's event type: a payment intent's claim, not decided yet, yields to its
+    # Checkout Session
+    source: str | None = None
 
     def as_item(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -115,6 +149,8 @@ class ConversionClaim:
             "claimed_at": self.claimed_at,
             **self.decision,
         }
+        if self.source:
+            item["source"] = self.source
         if self.job_key:
             item["job_key"] = self.job_key
         return item
@@ -135,6 +171,11 @@ class ClaimAttempt:
     claim: Mapping[str, Any] | None = None
     pin: Pin | None = None
     first_conversion: str | None = None
+    # refused only because payments may be parked for the customer being pinned
+    parked: bool = False
+    # the refunds and disputes waiting on the claim when it was taken (a claim taken
+    # alone: a parked payment's)
+    waiting: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,3 +183,72 @@ class ParkedPayment:
     pk: str
     sk: str
     message: str
+
+
+def waiting_ids(item: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The event ids of the refunds and disputes waiting on an item (its ``waiting`` set)."""
+    return tuple(sorted(str(i) for i in (item or {}).get("waiting") or ()))
+
+
+@dataclass(frozen=True)
+class Registration:
+    """An item a refund or dispute waits on: one its payment writes when it is counted.
+
+    ``claim``: the money's conversion claim (it fires when the claim's job is sent);
+    ``object``: the link from a charge or intent to its conversion; ``link``: a basil
+    intent's invoice (it fires when invoice_payment.paid is matched). ``placeholder``:
+    the item holds nothing of a payment yet (it is created, with an expiry)."""
+
+    key: Key
+    kind: Literal["claim", "object", "link"]
+    placeholder: bool = True
+
+
+@dataclass(frozen=True)
+class WaitingUndo:
+    """A refund or dispute waiting for its payment (``waiting_key``): the queue message
+    that replays it, the job it will send (as the ledger would keep it, for reports),
+    when it gives up (then it is recorded not ours) and where it is registered."""
+
+    account: str
+    event_id: str
+    message: str
+    job: str
+    waiting_since: int
+    give_up_at: int
+    registrations: tuple[Key, ...] = ()
+
+    def as_item(self, expires_at: int) -> dict[str, Any]:
+        pk, sk = waiting_key(self.account, self.event_id)
+        return {
+            "pk": pk,
+            "sk": sk,
+            "status": "waiting",
+            "message": self.message,
+            "job": self.job,
+            "waiting_since": self.waiting_since,
+            "give_up_at": self.give_up_at,
+            "registrations": [key_text(k) for k in self.registrations],
+            "expires_at": expires_at,
+        }
+
+    @classmethod
+    def from_item(cls, account: str, item: Mapping[str, Any]) -> WaitingUndo:
+        return cls(
+            account=account,
+            event_id=str(item["sk"]),
+            message=str(item["message"]),
+            job=str(item.get("job", "")),
+            waiting_since=int(item.get("waiting_since", 0)),
+            give_up_at=int(item.get("give_up_at", 0)),
+            registrations=tuple(key_of(str(k)) for k in item.get("registrations") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class WaitAttempt:
+    """What one attempt to register a waiting refund or dispute found: ``won`` (it
+    waits), or the items whose payment was counted meanwhile (``refused``, by key)."""
+
+    won: bool
+    refused: Mapping[Key, Mapping[str, Any]] = field(default_factory=dict)

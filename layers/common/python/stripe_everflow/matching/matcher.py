@@ -17,8 +17,19 @@ so a retried or duplicated record converges on the same result:
   TransactWriteItems); a pin or first conversion a concurrent payment took since the
   batch read them refuses the request, and the records in force decide again;
 * parked payments are keyed by event id and replayed through PaymentEventsQueue
-  when a click for their email (or customer) arrives; the replay takes the claim its
-  event holds.
+  when a click for their email (or customer) arrives — through ``POST /clicks``, a
+  click id a later Stripe event carries, or a pin a later payment sets; the replay
+  takes the claim its event holds;
+* one-off money that went through Checkout is the Checkout Session's to count (it
+  knows the tax and the email): without a restricted key to ask Stripe, a payment
+  intent first waits ``CHECKOUT_SESSION_WAIT_SECONDS`` for its session (it comes
+  back through ``held_events``), and a session takes over its intent's claim as long
+  as the intent has not decided;
+* a refund or dispute whose payment is not counted yet waits for it: stored with the
+  job it will send and registered on every item its payment writes when it is
+  counted; that write hands it back (atomically) and it is replayed. A payment that
+  never comes: after ``ParkedPaymentTtlDays`` (or as long as its payment stays
+  parked) the refund gives up and is sent as not ours.
 
 A new payment whose click is known costs two DynamoDB writes (the claim with its pin
 and first conversion; the sent job's key with the object links), and a batch's
@@ -42,13 +53,15 @@ from stripe_everflow.domain.classify import (
 )
 from stripe_everflow.domain.emails import REDACTED_PREFIX, redact_emails, try_email_hash
 from stripe_everflow.domain.errors import SecretUnavailableError, UnknownAccountError
-from stripe_everflow.domain.jobs import ClickTarget, EmailTarget, PostbackJob
+from stripe_everflow.domain.jobs import UNDO_ACTIONS, ClickTarget, EmailTarget, PostbackJob
 from stripe_everflow.domain.messages import IncomingEvent, read_incoming_event
 from stripe_everflow.domain.records import (
     ClaimAttempt,
     ConversionClaim,
     Key,
     Pin,
+    Registration,
+    WaitingUndo,
     conversion_key,
     email_key,
     first_conversion_key,
@@ -56,7 +69,10 @@ from stripe_everflow.domain.records import (
     object_key,
     parked_customer_pk,
     parked_email_pk,
+    parked_marker_key,
     pin_key,
+    sweep_key,
+    waiting_ids,
 )
 from stripe_everflow.domain.secret import BridgeSecret, CachedSecret, StripeAccount
 from stripe_everflow.parking import replay_parked
@@ -64,13 +80,23 @@ from stripe_everflow.ports import MessageSender
 from stripe_everflow.ports.attribution import AttributionStore, StripeReader
 
 DAY = 86_400
+# How long a one-off payment intent, seen without a restricted key, waits for its
+# Checkout Session before it counts the money itself. Stripe sends the two together;
+# five minutes also covers a session whose first delivery failed and was retried.
+CHECKOUT_SESSION_WAIT_SECONDS = 300
+# Waiting refunds and disputes are looked over for those whose wait has ended at most
+# this often (per account, by one worker); they also carry an expiry, this long after
+# they give up, for DynamoDB to drop what no sweep reached.
+SWEEP_INTERVAL_SECONDS = 3_600
+WAITING_EXPIRY_MARGIN = 30 * DAY
+INTENT_EVENT = "payment_intent.succeeded"
 
 
 @dataclass(frozen=True)
 class MatchOutcome:
     """What became of one event; logged and counted."""
 
-    status: str  # job | parked | ignored | linked | click_registered
+    status: str  # job | parked | held | waiting | ignored | linked | click_registered
     event_id: str
     event_type: str
     reason: str | None = None
@@ -89,6 +115,9 @@ class _Found:
 
     target: ClickTarget | EmailTarget
     pin_to: StoredClick | None = None
+    # parked payments this match makes attributable (a click it registered), to release
+    # once its job is sent
+    release: tuple[str, ...] = ()
 
 
 def _click_target(click: StoredClick, matched_by: str) -> ClickTarget:
@@ -115,9 +144,12 @@ class Matcher:
     postbacks: MessageSender
     payment_events: MessageSender
     stripe: StripeReader
+    # PaymentEventsQueue, with messages kept back CHECKOUT_SESSION_WAIT_SECONDS
+    held_events: MessageSender
     clock: Callable[[], float] = time.time
     _prefetched: dict[Key, dict[str, Any]] = field(default_factory=dict)
     _prefetched_keys: set[Key] = field(default_factory=set)
+    _accounts: set[str] = field(default_factory=set)
 
     # -------------------------------------------------------------- set-up
 
@@ -139,11 +171,11 @@ class Matcher:
 
     def prefetch(self, bodies: Sequence[str]) -> None:
         """Read every conversion claim, pin, first conversion, email's clicks and
-        payment link a batch may need, in one BatchGetItem (per 100 keys). Best
-        effort: unreadable records are skipped here and fail on their own in
-        ``process``."""
+        payment link a batch may need, and when its accounts' waiting refunds are
+        next looked over, in one BatchGetItem (per 100 keys). Best effort:
+        unreadable records are skipped here and fail on their own in ``process``."""
         # Nothing from an earlier batch may survive, even if this prefetch fails.
-        self._prefetched, self._prefetched_keys = {}, set()
+        self._prefetched, self._prefetched_keys, self._accounts = {}, set(), set()
         secret = self.secret.get()
         hash_key = self._hash_key(secret)
         keys: list[Key] = []
@@ -152,6 +184,9 @@ class Matcher:
                 incoming = self.read(body)
             except ValueError:
                 continue
+            if incoming.account not in self._accounts:
+                self._accounts.add(incoming.account)
+                keys.append(sweep_key(incoming.account))
             c = classify_event(incoming.event, self.classify_settings)
             if c.action != "payment":
                 continue
@@ -208,16 +243,17 @@ class Matcher:
             return outcome("ignored", reason=c.reason)
         if c.action == "link":
             assert c.ids.payment_intent_id and c.ids.invoice_id
-            self.store.put_link(account.name, c.ids.payment_intent_id, c.ids.invoice_id)
-            return outcome("linked")
+            key = link_key(account.name, c.ids.payment_intent_id)
+            waiting = self.store.put_link(account.name, c.ids.payment_intent_id, c.ids.invoice_id)
+            # later records of this batch read the link as written, not the miss prefetched
+            self._remember(key, _item(key, invoice_id=c.ids.invoice_id))
+            return outcome("linked", replayed=self._release_waiting(account, key, waiting))
         hash_key = self._hash_key(secret)
         if c.action == "click_carrier":
             replayed = self._register_carried(account, c, hash_key)
             return outcome("click_registered", reason=c.reason, replayed=replayed)
-        if c.action in ("refund", "dispute_opened", "dispute_closed"):
-            job = self._forward(account, c)
-            reason = None if job.conversion_job_key else "conversion_not_ours"
-            return outcome("job", job_key=job.job_key, reason=reason)
+        if c.action in UNDO_ACTIONS:
+            return self._undo(account, incoming, c, hash_key, outcome)
         return self._process_payment(account, incoming, c, hash_key, outcome)
 
     def _process_payment(
@@ -249,19 +285,30 @@ class Matcher:
             return outcome("ignored", reason="counted_by_checkout")
         key = conversion_key(account.name, c.money_key)
         held = self._peek(key)
-        if held and held.get("owner") != incoming.event_id:
-            # Another event reported this money first (claims never change hands).
+        owner = held.get("owner") if held else None
+        if owner and owner != incoming.event_id and not self._takes_over(c, held):
+            # Another event reported this money first (claims change hands only from an
+            # undecided intent to its Checkout Session).
+            assert held is not None
             return self._lost(account, incoming, c, hash_key, held, outcome)
-        if held and held.get("job_key"):
-            return outcome("ignored", reason="already_sent", job_key=str(held["job_key"]))
+        if held and owner == incoming.event_id and held.get("job_key"):
+            # Delivered again: what waited on the claim and was not replayed yet goes now.
+            replayed = self._release_waiting(account, key, waiting_ids(held))
+            job_key = str(held["job_key"])
+            return outcome("ignored", reason="already_sent", job_key=job_key, replayed=replayed)
+        if owner is None and self._waits_for_checkout(account, incoming, c):
+            return self._hold(incoming, outcome)
         now = int(self.clock())
         target: ClickTarget | EmailTarget
-        decided = self._decided(held)
+        release: tuple[str, ...] = ()
+        decided = self._decided(held) if owner == incoming.event_id else None
         if held and decided:
             # An earlier pass decided and may have sent this job: send the same one.
             target, kind = decided
             claimed_at = int(held.get("claimed_at") or now)
-            claim = ConversionClaim(key, incoming.event_id, claimed_at, _decision(target, kind))
+            claim = ConversionClaim(
+                key, incoming.event_id, claimed_at, _decision(target, kind), source=c.ids.event_type
+            )
         else:
             found = self._find_target(account, c, hash_key)
             if found is None:
@@ -270,7 +317,7 @@ class Matcher:
             if isinstance(taken, ClaimAttempt):
                 assert taken.claim is not None
                 return self._lost(account, incoming, c, hash_key, taken.claim, outcome)
-            claim, target, kind = taken
+            claim, target, kind, release = taken
         job = PostbackJob(
             job_key=f"conversion:{account.name}:{c.money_key}",
             action="conversion",
@@ -282,7 +329,7 @@ class Matcher:
         )
         self.postbacks.send(job.to_json(), {"job_key": job.job_key, "action": "conversion"})
         sent = replace(claim, job_key=job.job_key)
-        self.store.record_conversion(
+        waiting = self.store.record_conversion(
             sent,
             [
                 object_key(account.name, i)
@@ -291,8 +338,49 @@ class Matcher:
             ],
         )
         self._remember(key, sent.as_item())
+        # Refunds and disputes that waited for this money follow its job; payments
+        # parked for the click this one registered (or the customer it pinned) go back.
+        replayed = self._release_waiting(account, key, waiting)
+        replayed += self.replay_parked(release) if release else 0
         matched_by = target.matched_by if isinstance(target, ClickTarget) else "everflow_email"
-        return outcome("job", job_key=job.job_key, kind=kind, matched_by=matched_by)
+        return outcome(
+            "job", job_key=job.job_key, kind=kind, matched_by=matched_by, replayed=replayed
+        )
+
+    @staticmethod
+    def _takes_over(c: Classification, held: Mapping[str, Any] | None) -> bool:
+        """A Checkout Session takes the money from its payment intent while the intent
+        has decided nothing (it waited for a click, parked): the session knows the tax
+        and, often, the email the intent lacks."""
+        return bool(
+            held
+            and c.ids.checkout_session_id
+            and held.get("source") == INTENT_EVENT
+            and not held.get("kind")
+            and not held.get("job_key")
+        )
+
+    def _takes_over_from(self, c: Classification) -> str | None:
+        return INTENT_EVENT if c.ids.checkout_session_id else None
+
+    @staticmethod
+    def _waits_for_checkout(
+        account: StripeAccount, incoming: IncomingEvent, c: Classification
+    ) -> bool:
+        """A one-off payment intent may be a Checkout Session's; without a restricted
+        key to ask Stripe, it waits once for the session before it counts itself."""
+        return c.needs_checkout_check and not account.api_key and incoming.replayed_at is None
+
+    def _hold(self, incoming: IncomingEvent, outcome: Callable[..., MatchOutcome]) -> MatchOutcome:
+        self.held_events.send(
+            incoming.replay(int(self.clock())),
+            {
+                "event_id": incoming.event_id,
+                "event_type": str(incoming.event.get("type")),
+                "account": incoming.account,
+            },
+        )
+        return outcome("held", reason="waiting_for_checkout_session")
 
     def _lost(
         self,
@@ -321,50 +409,68 @@ class Matcher:
         c: Classification,
         found: _Found,
         now: int,
-    ) -> tuple[ConversionClaim, ClickTarget | EmailTarget, str] | ClaimAttempt:
+    ) -> tuple[ConversionClaim, ClickTarget | EmailTarget, str, tuple[str, ...]] | ClaimAttempt:
         """Claim the money for this event with what it decided, pinning the customer
         and claiming its first conversion in the same request; returns the claim, the
-        target and the kind, or the refused attempt if the money is not ours.
+        target, the kind and the parked payments to release once its job is sent, or
+        the refused attempt if the money is not ours.
 
         The pin and the first conversion are written only when this batch read none:
         one taken meanwhile by a concurrent payment refuses the whole request, and the
-        records in force decide again (its pin wins; its money was the first)."""
+        records in force decide again (its pin wins; its money was the first). A pin
+        is written only if no payment is parked for the customer, or with the
+        knowledge that some may be: they are released with this payment."""
         assert c.money_key is not None
         key = conversion_key(account.name, c.money_key)
         customer = c.ids.customer_id
         target = found.target
+        release = list(found.release)
         pin: tuple[Key, Pin] | None = None
+        marker: Key | None = None
         first: tuple[Key, str] | None = None
         first_owner: str | None = None
         if customer:
             if found.pin_to is not None:
                 pin = (pin_key(account.name, customer), Pin.of(found.pin_to, now))
+                marker = parked_marker_key(account.name, customer)
             first_key = first_conversion_key(account.name, customer)
             first_item = self._lookup(first_key)
             if first_item:
                 first_owner = str(first_item["owner"])
             else:
                 first = (first_key, c.money_key)
-        for _ in range(3):  # each refusal settles the pin or the first conversion
+        for _ in range(4):  # each refusal settles the pin, the first conversion or parking
             kind = self._kind(c, first_owner)
-            claim = ConversionClaim(key, incoming.event_id, now, _decision(target, kind))
-            attempt = self.store.claim_conversion(claim, pin=pin, first_conversion=first)
+            claim = ConversionClaim(
+                key, incoming.event_id, now, _decision(target, kind), source=c.ids.event_type
+            )
+            attempt = self.store.claim_conversion(
+                claim,
+                pin=pin,
+                first_conversion=first,
+                parked_marker=marker,
+                takes_over=self._takes_over_from(c),
+            )
             if attempt.won:
                 self._remember(key, claim.as_item())
                 if pin is not None:
                     self._remember(pin[0], _item(pin[0], **pin[1].as_item()))
                 if first is not None:
                     self._remember(first[0], _item(first[0], owner=first[1]))
-                return claim, target, kind
+                return claim, target, kind, tuple(dict.fromkeys(release))
             if attempt.claim is not None:
                 return attempt
+            if attempt.parked and customer:
+                # Payments wait for this customer: pinning it releases them.
+                release.append(parked_customer_pk(account.name, customer))
+                marker = None
             if attempt.pin is not None and isinstance(target, ClickTarget):
                 # A concurrent payment pinned the customer first: its pin wins.
                 same = attempt.pin.transaction_id == target.transaction_id
                 target = self._pin_target(
                     attempt.pin, target.matched_by if same else "customer_pin"
                 )
-                pin = None
+                pin, marker = None, None
             if attempt.first_conversion is not None:
                 first_owner, first = attempt.first_conversion, None
         raise RuntimeError("the conversion claim was refused for no reason it names")
@@ -408,10 +514,17 @@ class Matcher:
             carried_click = StoredClick(
                 carried[0].transaction_id, c.occurred_at or now, source=carried[0].source
             )
+            release: tuple[str, ...] = ()
             if email_hash:
-                self.store.put_click(email_hash, carried_click)
+                if self.store.put_click(email_hash, carried_click):
+                    # a new click for the email: what was parked for it can match now
+                    release = (parked_email_pk(email_hash),)
                 self._forget(email_key(email_hash))
-            return _Found(_click_target(carried_click, "stripe_click_id"), pin_to=carried_click)
+            return _Found(
+                _click_target(carried_click, "stripe_click_id"),
+                pin_to=carried_click,
+                release=release,
+            )
         if email_hash:
             click = self._choose(self._lookup(email_key(email_hash)), c.occurred_at or now)
             if click:
@@ -449,7 +562,7 @@ class Matcher:
 
     def _invoice_of(self, account: StripeAccount, payment_intent_id: str) -> str | None:
         link = self._lookup(link_key(account.name, payment_intent_id))
-        if link:
+        if link and link.get("invoice_id"):  # (a refund waiting on a link has none)
             return str(link["invoice_id"])
         if not account.api_key:
             return "unknown"
@@ -478,32 +591,48 @@ class Matcher:
             # source of the same payment (the Checkout Session, with its email).
             return outcome("ignored", reason="no_email_or_customer")
         # The money stays this event's while it waits: a second source of it only
-        # registers the click it carries, which replays this payment.
+        # registers the click it carries, which replays this payment (a Checkout
+        # Session takes its intent's money over).
         key = conversion_key(account.name, c.money_key)
-        claim = ConversionClaim(key, incoming.event_id, now)
-        attempt = self.store.claim_conversion(claim)
+        claim = ConversionClaim(key, incoming.event_id, now, source=c.ids.event_type)
+        attempt = self.store.claim_conversion(claim, takes_over=self._takes_over_from(c))
         if not attempt.won:
             assert attempt.claim is not None
             return self._lost(account, incoming, c, hash_key, attempt.claim, outcome)
         self._remember(key, claim.as_item())
+        expires_at = now + self.settings.parked_ttl_days * DAY
+        if attempt.waiting:
+            # Refunds of this payment wait as long as it does.
+            self.store.extend_waiting(
+                account.name, attempt.waiting, expires_at, expires_at + WAITING_EXPIRY_MARGIN
+            )
         # Parked messages are stored with their emails replaced by keyed hashes.
-        redacted = IncomingEvent(
+        redacted = self._redacted(incoming, hash_key)
+        customer = c.ids.customer_id
+        markers = [parked_marker_key(account.name, customer)] if customer else []
+        self.store.park(pks, incoming.event_id, redacted.replay(now), expires_at, markers)
+        # A click registered, or the customer pinned, between our read and the park
+        # would not find this payment: look once more, consistently, and replay at once
+        # if one now attributes it (a click outside the window does not: no replay
+        # loop).
+        keys = ([email_key(email_hash)] if email_hash else []) + (
+            [pin_key(account.name, customer)] if customer else []
+        )
+        now_known = self.store.get_many(keys, consistent=True)
+        if (customer and now_known.get(pin_key(account.name, customer))) or (
+            email_hash and self._choose(now_known.get(email_key(email_hash)), c.occurred_at or now)
+        ):
+            self.replay_parked(pks)
+        return outcome("parked")
+
+    @staticmethod
+    def _redacted(incoming: IncomingEvent, hash_key: str) -> IncomingEvent:
+        return IncomingEvent(
             account=incoming.account,
             source=incoming.source,
             event=redact_emails(incoming.event, hash_key),
             received_at=incoming.received_at,
         )
-        self.store.park(
-            pks, incoming.event_id, redacted.replay(now), now + self.settings.parked_ttl_days * DAY
-        )
-        # A click registered between our read and the park would not find this
-        # payment: look once more, consistently, and replay at once if one now
-        # attributes it (a click outside the window does not: no replay loop).
-        if email_hash and self._choose(
-            self.store.get(email_key(email_hash), consistent=True), c.occurred_at or now
-        ):
-            self.replay_parked(pks)
-        return outcome("parked")
 
     def replay_parked(self, pks: Iterable[str]) -> int:
         return replay_parked(self.store, self.payment_events, pks, int(self.clock()))
@@ -530,47 +659,201 @@ class Matcher:
 
     # -------------------------------------------------------------- refunds, disputes
 
-    def _conversion_of(self, account: StripeAccount, c: Classification) -> str | None:
-        """The job key of the conversion a refund or dispute undoes, or None when the
-        bridge never counted that money (not ours).
-
-        Money counted but not sent yet (parked, or its job not written yet) still
-        names its conversion: the poster then waits for it to be posted.
-
-        The money may be keyed by the invoice (which basil refunds and disputes do not
-        name: found through the payment intent's link, or Stripe's InvoicePayment
-        list), the payment intent, or the charge.
-        """
-        ids = c.ids
-        candidates = [ids.invoice_id]
-        if not ids.invoice_id and ids.payment_intent_id:
-            candidates.append(self._invoice_of(account, ids.payment_intent_id))
-        candidates += [ids.payment_intent_id, ids.charge_id]
-        for money_key in dict.fromkeys(k for k in candidates if k and k != "unknown"):
-            claim = self.store.get(conversion_key(account.name, money_key), consistent=True)
-            if claim:
-                return str(claim.get("job_key") or f"conversion:{account.name}:{money_key}")
-            link = self.store.get(object_key(account.name, money_key))
-            if link:
-                return str(link["job_key"])
-        return None
-
-    def _forward(self, account: StripeAccount, c: Classification) -> PostbackJob:
+    @staticmethod
+    def _undo_key(account: StripeAccount, c: Classification) -> str:
         ids = c.ids
         if c.action == "refund":
-            # One job per cumulative refunded amount of the charge.
-            key = f"refund:{account.name}:{ids.charge_id}:{c.amount_refunded_minor}"
-        elif c.action == "dispute_opened":
-            key = f"dispute_opened:{account.name}:{ids.dispute_id}"
-        else:
-            key = f"dispute_closed:{account.name}:{ids.dispute_id}:{c.dispute_status}"
-        job = PostbackJob(
-            job_key=key,
+            # One job per state of the charge: its cumulative refunded amount, and when
+            # (a refund that fails takes its amount back, and the amount comes again).
+            amount = c.amount_refunded_minor
+            return f"refund:{account.name}:{ids.charge_id}:{amount}@{c.occurred_at}"
+        if c.action == "dispute_opened":
+            return f"dispute_opened:{account.name}:{ids.dispute_id}"
+        if c.action == "dispute_closed":
+            return f"dispute_closed:{account.name}:{ids.dispute_id}:{c.dispute_status}"
+        # any other undo (a refund that failed): one job per object
+        return f"{c.action}:{account.name}:{ids.refund_id or ids.dispute_id or ids.object_id}"
+
+    def _undo_job(
+        self, account: StripeAccount, c: Classification, conversion_job_key: str | None
+    ) -> PostbackJob:
+        return PostbackJob(
+            job_key=self._undo_key(account, c),
             action=c.action,  # type: ignore[arg-type]
             account=account.name,
             livemode=account.livemode,
             classification=c,
-            conversion_job_key=self._conversion_of(account, c),
+            conversion_job_key=conversion_job_key,
         )
-        self.postbacks.send(job.to_json(), {"job_key": key, "action": c.action})
-        return job
+
+    def _undo(
+        self,
+        account: StripeAccount,
+        incoming: IncomingEvent,
+        c: Classification,
+        hash_key: str,
+        outcome: Callable[..., MatchOutcome],
+    ) -> MatchOutcome:
+        """Forward a refund or dispute with the conversion it undoes, or let it wait
+        for its payment: Stripe does not order events, and a payment may still come (or
+        be parked, waiting for its click). It is sent as not ours only once its wait
+        has ended (``give_up_at``, found by ``sweep_waiting``)."""
+        now = int(self.clock())
+        replay = incoming.replayed_at is not None
+        waiting = self.store.waiting_undo(account.name, incoming.event_id) if replay else None
+        for attempt in range(3):  # a refusal means its payment was just counted: look again
+            conversion, registrations = self._conversion_of(account, c)
+            if conversion or not registrations:
+                return self._send_undo(account, c, conversion, waiting, outcome)
+            if attempt == 0 and not replay:
+                # a copy of this event may wait already (Stripe sent it again)
+                waiting = self.store.waiting_undo(account.name, incoming.event_id)
+            if replay and waiting is None:
+                # replayed once more after it went out (or gave up) through another copy
+                return outcome(
+                    "ignored", reason="no_longer_waiting", job_key=self._undo_key(account, c)
+                )
+            if waiting is not None and waiting.give_up_at <= now:
+                return self._send_undo(account, c, None, waiting, outcome)
+            ttl = self.settings.parked_ttl_days * DAY
+            give_up_at = waiting.give_up_at if waiting else (incoming.received_at or now) + ttl
+            registered = (waiting.registrations if waiting else ()) + tuple(
+                r.key for r in registrations
+            )
+            entry = WaitingUndo(
+                account=account.name,
+                event_id=incoming.event_id,
+                message=self._redacted(incoming, hash_key).to_json(),
+                job=self._undo_job(account, c, None).to_json(),
+                waiting_since=waiting.waiting_since if waiting else now,
+                give_up_at=give_up_at,
+                registrations=tuple(dict.fromkeys(registered)),
+            )
+            expires_at = max(give_up_at, now + ttl) + WAITING_EXPIRY_MARGIN
+            if self.store.wait_for_payment(entry, registrations, expires_at).won:
+                self.store.note_waiting(account.name, give_up_at, now)
+                return outcome(
+                    "waiting",
+                    reason="payment_not_counted_yet",
+                    job_key=self._undo_key(account, c),
+                )
+        raise RuntimeError("the refund's payment kept changing under 3 attempts")
+
+    def _send_undo(
+        self,
+        account: StripeAccount,
+        c: Classification,
+        conversion_job_key: str | None,
+        waiting: WaitingUndo | None,
+        outcome: Callable[..., MatchOutcome],
+    ) -> MatchOutcome:
+        job = self._undo_job(account, c, conversion_job_key)
+        self.postbacks.send(job.to_json(), {"job_key": job.job_key, "action": c.action})
+        if waiting is not None:
+            self.store.forget_waiting(waiting)
+        reason = None if conversion_job_key else "conversion_not_ours"
+        return outcome("job", job_key=job.job_key, reason=reason)
+
+    def _conversion_of(
+        self, account: StripeAccount, c: Classification
+    ) -> tuple[str | None, list[Registration]]:
+        """The job key of the conversion a refund or dispute undoes, once its money is
+        counted (its job sent, or decided and about to be: the poster then waits for
+        it); otherwise where to wait for the payment: every item it writes when it is
+        counted under a key this refund can name (none: the refund names nothing a
+        payment could be counted under — not ours).
+
+        The money may be keyed by the invoice (which basil refunds and disputes, and
+        every dispute, do not name: found through the payment intent's link, Stripe's
+        InvoicePayment list, or the object links a counted invoice writes for its
+        intent and charge), the payment intent, or the charge. Read consistently:
+        what this batch prefetched may be older than a link or a job just written.
+        """
+        ids = c.ids
+        intent, charge = ids.payment_intent_id, ids.charge_id
+        invoice = ids.invoice_id
+        registrations: list[Registration] = []
+        if not invoice and intent:
+            key = link_key(account.name, intent)
+            link = self.store.get(key, consistent=True)
+            invoice = str(link["invoice_id"]) if link and link.get("invoice_id") else None
+            if invoice is None and account.api_key:
+                invoice = self.stripe.invoice_of_payment_intent(account.api_key, intent)
+            if invoice is None:
+                registrations.append(Registration(key, "link"))
+        if invoice:
+            money, objects = invoice, []
+        elif intent or charge:
+            money = str(intent or charge)
+            objects = [i for i in (intent, charge) if i]
+        else:
+            return None, []
+        claim_at = conversion_key(account.name, money)
+        object_keys = [object_key(account.name, i) for i in objects]
+        found = self.store.get_many([claim_at, *object_keys], consistent=True)
+        claim = found.get(claim_at)
+        if claim and (claim.get("job_key") or claim.get("kind")):
+            return str(claim.get("job_key") or f"conversion:{account.name}:{money}"), []
+        for key in object_keys:
+            if (found.get(key) or {}).get("job_key"):
+                return str(found[key]["job_key"]), []
+        placeholder = not (claim and claim.get("owner"))
+        registrations.append(Registration(claim_at, "claim", placeholder=placeholder))
+        if object_keys:
+            # a counted invoice (before basil) links its intent, or else its charge
+            registrations.append(Registration(object_keys[0], "object"))
+        return None, registrations
+
+    def _release_waiting(self, account: StripeAccount, key: Key, event_ids: Iterable[str]) -> int:
+        """Replay the refunds and disputes that waited on ``key`` (now written), then
+        take them off it; returns how many went back."""
+        ids = list(event_ids)
+        if not ids:
+            return 0
+        now, replayed = int(self.clock()), 0
+        for event_id in ids:
+            waiting = self.store.waiting_undo(account.name, event_id)
+            if waiting is None:  # it went out already, through another registration
+                continue
+            incoming = read_incoming_event(waiting.message, eventbridge_account=account.name)
+            self.payment_events.send(
+                incoming.replay(now),
+                {
+                    "event_id": incoming.event_id,
+                    "event_type": str(incoming.event.get("type")),
+                    "account": incoming.account,
+                },
+            )
+            replayed += 1
+        self.store.settle_waiting(key, ids)
+        return replayed
+
+    def sweep_waiting(self) -> int:
+        """Replay the refunds and disputes of this batch's accounts whose wait has
+        ended (they are then sent as not ours, unless their payment came), at most
+        every SWEEP_INTERVAL_SECONDS per account, by one worker. Returns how many."""
+        now, replayed = int(self.clock()), 0
+        for account in sorted(self._accounts):
+            seen = self._peek(sweep_key(account))
+            if not seen or int(seen.get("next_sweep", 0)) > now:
+                continue
+            taken = self.store.take_sweep(account, seen, now + SWEEP_INTERVAL_SECONDS)
+            if taken is None:
+                continue  # another worker is at it
+            waiting = self.store.waiting_of(account)
+            if not waiting:
+                self.store.end_sweep(account, taken)
+            for entry in waiting:
+                if entry.give_up_at > now:
+                    continue
+                incoming = read_incoming_event(entry.message, eventbridge_account=account)
+                self.payment_events.send(
+                    incoming.replay(now),
+                    {
+                        "event_id": incoming.event_id,
+                        "event_type": str(incoming.event.get("type")),
+                        "account": account,
+                    },
+                )
+                replayed += 1
+        return replayed

@@ -14,11 +14,20 @@ time too, since DynamoDB deletes expired items late):
 - object link: ``object#<account>#<ch_…|pi_…>`` / ``conversion`` — the conversion job
   of the money a charge or intent paid (for refunds and disputes);
 - parked payment: ``parked#email#<hmac>`` or ``parked#customer#<account>#<cus_…>`` /
-  event id — the queue message to replay, with ``expires_at``.
+  event id — the queue message to replay, with ``expires_at``; beside a customer's
+  pin, ``customer#<account>#<cus_…>`` / ``parked`` notes that payments may be parked
+  for it;
+- a refund or dispute waiting for its payment: ``parked#undo#<account>`` / event id —
+  the message to replay, the job it will send, ``give_up_at``, where it is registered;
+  ``parked#undo#<account>`` / ``#sweep`` — when the account's are next looked over.
+  A waiting refund or dispute is registered (``waiting``: a set of event ids) on each
+  item its payment writes when it is counted — the conversion claim, an object link,
+  a basil intent's invoice link — created as a placeholder (with ``expires_at``) when
+  absent; the write that counts the payment returns the set, atomically.
 
 Every write is conditional or idempotent, so retries and concurrent workers agree;
 a conversion's claim, pin and first conversion are written together in one
-TransactWriteItems.
+TransactWriteItems, claims and links as updates that keep what waits on them.
 All methods raise botocore errors as they come: the caller's record fails and SQS
 retries it.
 """
@@ -26,7 +35,7 @@ retries it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from stripe_everflow.adapters.dynamodb import condition_failed, from_attributes, to_attributes
@@ -37,10 +46,24 @@ from stripe_everflow.domain.records import (
     Key,
     ParkedPayment,
     Pin,
+    Registration,
+    WaitAttempt,
+    WaitingUndo,
     email_key,
     link_key,
     pin_key,
+    sweep_key,
+    waiting_ids,
+    waiting_key,
+    waiting_pk,
 )
+
+# What a refund or dispute may wait on, by kind: the item must not hold its payment yet.
+_NOT_COUNTED = {
+    "claim": "attribute_not_exists(kind) AND attribute_not_exists(job_key)",
+    "object": "attribute_not_exists(job_key)",
+    "link": "attribute_not_exists(invoice_id)",
+}
 
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
@@ -69,16 +92,20 @@ class AttributionStore:
 
     # -------------------------------------------------------------- reads
 
-    def get_many(self, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
+    def get_many(
+        self, keys: Iterable[Key], *, consistent: bool = False
+    ) -> dict[Key, dict[str, Any]]:
         """Read up to any number of items in BatchGetItem requests of 100 keys."""
         wanted = list(dict.fromkeys(keys))
         found: dict[Key, dict[str, Any]] = {}
         for start in range(0, len(wanted), BATCH_GET_LIMIT):
-            request = {
+            request: dict[str, Any] = {
                 self._table: {
                     "Keys": [self._key(k) for k in wanted[start : start + BATCH_GET_LIMIT]]
                 }
             }
+            if consistent:
+                request[self._table]["ConsistentRead"] = True
             attempts = 0
             while request:
                 self.read_requests += 1
@@ -193,36 +220,51 @@ class AttributionStore:
         *,
         pin: tuple[Key, Pin] | None = None,
         first_conversion: tuple[Key, str] | None = None,
+        parked_marker: Key | None = None,
+        takes_over: str | None = None,
     ) -> ClaimAttempt:
         """Take a payment's conversion claim for its event, and with it (all or none,
         in one request) pin its customer and claim the customer's first conversion.
 
-        The claim is taken if free, or held by the same event with no job sent yet (a
-        retry, or a parked payment's replay). The pin is written only if the customer
-        has none (first wins), the first conversion only if no other money holds it.
-        A refusal comes back with the records in force, read from the refusal itself.
+        The claim is taken if free (or only a placeholder that refunds wait on), held
+        by the same event with no job sent yet (a retry, or a parked payment's
+        replay), or — ``takes_over`` naming an event type — held undecided by an event
+        of that type (a Checkout Session takes its intent's). It is an update: the
+        refunds and disputes waiting on it stay. The pin is written only if the
+        customer has none (first wins), the first conversion only if no other money
+        holds it; with ``parked_marker`` the request also checks that no payment is
+        parked for the customer (refused with ``parked``: release them, then retry
+        without the check). A refusal comes back with the records in force, read from
+        the refusal itself; a claim taken alone comes back with what waits on it.
         """
-        free_or_ours = (
-            "attribute_not_exists(pk) OR (#owner = :owner AND attribute_not_exists(job_key))"
-        )
-        puts = [("claim", self._conditional_put(claim.as_item(), free_or_ours, claim.owner))]
+        updates = [("claim", self._claim_update(claim, takes_over))]
         if pin is not None:
             item = {"pk": pin[0][0], "sk": pin[0][1], **pin[1].as_item()}
-            puts.append(("pin", self._conditional_put(item, "attribute_not_exists(pk)")))
+            updates.append(
+                ("pin", {"Put": self._conditional_put(item, "attribute_not_exists(pk)")})
+            )
         if first_conversion is not None:
             (pk, sk), money_key = first_conversion
             item = {"pk": pk, "sk": sk, "owner": money_key, "claimed_at": claim.claimed_at}
             condition = "attribute_not_exists(pk) OR #owner = :owner"
-            puts.append(("first", self._conditional_put(item, condition, money_key)))
+            updates.append(("first", {"Put": self._conditional_put(item, condition, money_key)}))
+        if parked_marker is not None:
+            check = {
+                "TableName": self._table,
+                "Key": self._key(parked_marker),
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+            updates.append(("parked", {"ConditionCheck": check}))
         self.write_requests += 1
         try:
-            if len(puts) == 1:
-                self._db.put_item(**puts[0][1])
-            else:
-                self._db.transact_write_items(TransactItems=[{"Put": put} for _, put in puts])
+            if len(updates) == 1:
+                answer = self._db.update_item(**updates[0][1]["Update"], ReturnValues="ALL_OLD")
+                return ClaimAttempt(won=True, waiting=waiting_ids(self._attributes(answer)))
+            self._db.transact_write_items(TransactItems=[update for _, update in updates])
             return ClaimAttempt(won=True)
         except Exception as error:
-            refused = self._refused([name for name, _ in puts], error)
+            refused = self._refused([name for name, _ in updates], error)
             if refused is None:
                 raise
         if "claim" in refused:
@@ -231,7 +273,47 @@ class AttributionStore:
             won=False,
             pin=Pin.from_item(refused["pin"]) if "pin" in refused else None,
             first_conversion=str(refused["first"]["owner"]) if "first" in refused else None,
+            parked="parked" in refused,
         )
+
+    def _claim_update(self, claim: ConversionClaim, takes_over: str | None) -> dict[str, Any]:
+        item = claim.as_item()
+        values = {k: v for k, v in item.items() if k not in ("pk", "sk", "job_key")}
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        sets = ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+        # A claim taken again without a decision (parked) keeps none of an older one;
+        # a claim holding money is never deleted by an expiry set while it was a
+        # placeholder.
+        removes = ["expires_at", *(n for n in ("kind", "target") if n not in values)]
+        attribute_values = {f":a{i}": value for i, value in enumerate(values.values())}
+        condition = (
+            "attribute_not_exists(#owner) OR (#owner = :owner AND attribute_not_exists(job_key))"
+        )
+        if takes_over:
+            condition += (
+                " OR (#source = :yields AND attribute_not_exists(kind)"
+                " AND attribute_not_exists(job_key))"
+            )
+            names["#source"] = "source"
+            attribute_values[":yields"] = takes_over
+        names["#owner"] = "owner"
+        attribute_values[":owner"] = claim.owner
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": self._key(claim.key),
+                "UpdateExpression": f"SET {sets} REMOVE {', '.join(removes)}",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": to_attributes(attribute_values),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    @staticmethod
+    def _attributes(answer: Mapping[str, Any]) -> dict[str, Any] | None:
+        raw = answer.get("Attributes")
+        return from_attributes(raw) if raw else None
 
     def _conditional_put(
         self, item: dict[str, Any], condition: str, owner: str | None = None
@@ -271,14 +353,100 @@ class AttributionStore:
             refused[name] = from_attributes(reason["Item"])
         return refused or None
 
-    def record_conversion(self, claim: ConversionClaim, links: Iterable[Key]) -> None:
+    def _update(
+        self,
+        key: Key,
+        expression: str,
+        values: Mapping[str, Any] | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """An Update (of a TransactWriteItems, or the arguments of UpdateItem)."""
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(key),
+            "UpdateExpression": expression,
+        }
+        if values:
+            update["ExpressionAttributeValues"] = to_attributes(values)
+        if names:
+            update["ExpressionAttributeNames"] = dict(names)
+        if condition:
+            update["ConditionExpression"] = condition
+            update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return update
+
+    def record_conversion(self, claim: ConversionClaim, links: Iterable[Key]) -> tuple[str, ...]:
         """Note on the claim that its job was sent (``claim.job_key``), and let refunds
         and disputes, which name a charge or payment intent, find that job (object
-        links), in one request."""
+        links), in one request. Returns the event ids of the refunds and disputes that
+        waited on any of them: they are left on the claim until ``settle_waiting``
+        (replay them first), the links' moved onto it in the same write."""
         assert claim.job_key
-        items = [claim.as_item()]
-        items += [{"pk": pk, "sk": sk, "job_key": claim.job_key} for pk, sk in dict.fromkeys(links)]
-        self._put_many(items)
+        job = {":job": claim.job_key}
+        keys = list(dict.fromkeys(links))
+        if not keys:
+            self.write_requests += 1
+            answer = self._db.update_item(
+                **self._update(claim.key, "SET job_key = :job", job), ReturnValues="ALL_OLD"
+            )
+            return waiting_ids(self._attributes(answer))
+        seen: dict[Key, tuple[str, ...]] = {}
+        for _ in range(3):  # each refusal shows what waits; a retry moves it to the claim
+            moved = sorted({i for ids in seen.values() for i in ids})
+            condition, values = self._unchanged_waiting(seen.get(claim.key, ()))
+            claim_update = self._update(
+                claim.key,
+                "SET job_key = :job ADD waiting :moved" if moved else "SET job_key = :job",
+                job | values | ({":moved": set(moved)} if moved else {}),
+                condition,
+            )
+            updates = [claim_update]
+            for key in keys:
+                condition, values = self._unchanged_waiting(seen.get(key, ()))
+                updates.append(
+                    self._update(
+                        key,
+                        "SET job_key = :job REMOVE expires_at, waiting",
+                        job | values,
+                        condition,
+                    )
+                )
+            self.write_requests += 1
+            try:
+                self._db.transact_write_items(TransactItems=[{"Update": u} for u in updates])
+                return tuple(moved)
+            except Exception as error:
+                refused = self._refused_items(updates, error)
+                if refused is None:
+                    raise
+            for key, item in refused.items():
+                seen[key] = waiting_ids(item)
+        raise RuntimeError("the conversion's links kept changing under 3 attempts")
+
+    @staticmethod
+    def _unchanged_waiting(ids: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+        """The condition (and its values) that an item's waiting set is the one seen."""
+        if not ids:
+            return "attribute_not_exists(waiting)", {}
+        checks = " AND ".join(f"contains(waiting, :w{n})" for n in range(len(ids)))
+        values: dict[str, Any] = {f":w{n}": i for n, i in enumerate(ids)}
+        return f"size(waiting) = :size AND {checks}", values | {":size": len(ids)}
+
+    def _refused_items(
+        self, updates: list[dict[str, Any]], error: Exception, first: int = 0
+    ) -> dict[Key, dict[str, Any]] | None:
+        """The refused items of a TransactWriteItems whose ``updates`` follow ``first``
+        unconditional writes, by key (None: another error)."""
+        names = [f"w{n}" for n in range(first)] + [str(n) for n in range(len(updates))]
+        refused = self._refused(names, error)
+        if refused is None or any(name.startswith("w") for name in refused):
+            return None
+        found = {}
+        for n, item in refused.items():
+            key = updates[int(n)]["Key"]
+            found[(key["pk"]["S"], key["sk"]["S"])] = item
+        return found
 
     def _put_many(self, items: list[dict[str, Any]]) -> None:
         """Write items unconditionally: one PutItem, or BatchWriteItem requests of 25."""
@@ -300,31 +468,48 @@ class AttributionStore:
                 if request:
                     time.sleep(0.05 * 2**attempts)  # throttled: back off before the rest
 
-    def put_link(self, account: str, payment_intent_id: str, invoice_id: str) -> None:
-        pk, sk = link_key(account, payment_intent_id)
+    def put_link(self, account: str, payment_intent_id: str, invoice_id: str) -> tuple[str, ...]:
+        """Note the invoice a payment intent paid; returns the event ids of the refunds
+        and disputes that waited for it (left on the link until ``settle_waiting``)."""
         self.write_requests += 1
-        self._db.put_item(
-            TableName=self._table,
-            Item=to_attributes({"pk": pk, "sk": sk, "invoice_id": invoice_id}),
+        answer = self._db.update_item(
+            **self._update(
+                link_key(account, payment_intent_id),
+                "SET invoice_id = :invoice REMOVE expires_at",
+                {":invoice": invoice_id},
+            ),
+            ReturnValues="ALL_OLD",
         )
+        return waiting_ids(self._attributes(answer))
 
     # -------------------------------------------------------------- parking
 
-    def park(self, pks: Iterable[str], event_id: str, message: str, expires_at: int) -> None:
-        """Park a payment's message under each of ``pks`` (event id as sort key)."""
+    def park(
+        self,
+        pks: Iterable[str],
+        event_id: str,
+        message: str,
+        expires_at: int,
+        markers: Iterable[Key] = (),
+    ) -> None:
+        """Park a payment's message under each of ``pks`` (event id as sort key), and
+        write ``markers`` (``parked_marker_key``) with the same expiry."""
         parked_at = int(self._clock())
-        self._put_many(
-            [
-                {
-                    "pk": pk,
-                    "sk": event_id,
-                    "message": message,
-                    "expires_at": expires_at,
-                    "parked_at": parked_at,
-                }
-                for pk in dict.fromkeys(pks)
-            ]
-        )
+        items = [
+            {
+                "pk": pk,
+                "sk": event_id,
+                "message": message,
+                "expires_at": expires_at,
+                "parked_at": parked_at,
+            }
+            for pk in dict.fromkeys(pks)
+        ]
+        items += [
+            {"pk": pk, "sk": sk, "expires_at": expires_at, "parked_at": parked_at}
+            for pk, sk in dict.fromkeys(markers)
+        ]
+        self._put_many(items)
 
     def parked(self, pk: str) -> list[ParkedPayment]:
         """Every live parked payment under ``pk`` (consistent read)."""
@@ -352,3 +537,166 @@ class AttributionStore:
     def unpark(self, parked: ParkedPayment) -> None:
         self.write_requests += 1
         self._db.delete_item(TableName=self._table, Key=self._key((parked.pk, parked.sk)))
+
+    # -------------------------------------------------------------- waiting refunds
+
+    def wait_for_payment(
+        self, waiting: WaitingUndo, registrations: Sequence[Registration], expires_at: int
+    ) -> WaitAttempt:
+        """Store a waiting refund or dispute and register it on ``registrations``, in one
+        request, each only if its payment is still not counted there (``_NOT_COUNTED``;
+        a placeholder also holds no payment, and gets ``expires_at``). Refused: nothing
+        was written, and the refusing items come back by key."""
+        updates = []
+        for registration in registrations:
+            condition = _NOT_COUNTED[registration.kind]
+            names = None
+            if registration.kind == "claim":
+                names = {"#owner": "owner"}
+                held = "not_exists" if registration.placeholder else "exists"
+                condition = f"attribute_{held}(#owner) AND {condition}"
+            values: dict[str, Any] = {":id": {waiting.event_id}}
+            expression = "ADD waiting :id"
+            if registration.placeholder:
+                expression += " SET expires_at = :expires"
+                values[":expires"] = expires_at
+            updates.append(self._update(registration.key, expression, values, condition, names))
+        put = {"TableName": self._table, "Item": to_attributes(waiting.as_item(expires_at))}
+        self.write_requests += 1
+        try:
+            self._db.transact_write_items(
+                TransactItems=[{"Put": put}, *({"Update": u} for u in updates)]
+            )
+            return WaitAttempt(won=True)
+        except Exception as error:
+            refused = self._refused_items(updates, error, first=1)
+            if refused is None:
+                raise
+        return WaitAttempt(won=False, refused=refused)
+
+    def waiting_undo(self, account: str, event_id: str) -> WaitingUndo | None:
+        item = self.get(waiting_key(account, event_id), consistent=True)
+        return WaitingUndo.from_item(account, item) if item else None
+
+    def settle_waiting(self, key: Key, event_ids: Iterable[str]) -> None:
+        """Take replayed refunds and disputes off the item they waited on."""
+        ids = set(event_ids)
+        if not ids:
+            return
+        self.write_requests += 1
+        try:
+            self._db.update_item(
+                **self._update(key, "DELETE waiting :ids", {":ids": ids}, "attribute_exists(pk)")
+            )
+        except Exception as error:
+            if not condition_failed(error):
+                raise
+
+    def forget_waiting(self, waiting: WaitingUndo) -> None:
+        """A refund or dispute that waited has gone out (or given up): off every item it
+        was registered on, then itself."""
+        for key in dict.fromkeys(waiting.registrations):
+            self.settle_waiting(key, [waiting.event_id])
+        self.write_requests += 1
+        self._db.delete_item(
+            TableName=self._table, Key=self._key(waiting_key(waiting.account, waiting.event_id))
+        )
+
+    def extend_waiting(
+        self, account: str, event_ids: Iterable[str], give_up_at: int, expires_at: int
+    ) -> None:
+        """Let refunds and disputes wait (at least) until ``give_up_at``: their payment
+        was parked again."""
+        for event_id in dict.fromkeys(event_ids):
+            self.write_requests += 1
+            try:
+                self._db.update_item(
+                    **self._update(
+                        waiting_key(account, event_id),
+                        "SET give_up_at = :give_up, expires_at = :expires",
+                        {":give_up": give_up_at, ":expires": expires_at},
+                        "attribute_exists(pk) AND give_up_at < :give_up",
+                    )
+                )
+            except Exception as error:
+                if not condition_failed(error):
+                    raise
+
+    def note_waiting(self, account: str, give_up_at: int, now: int) -> None:
+        """Make sure the account's waiting refunds are looked over (``take_sweep``) by
+        ``give_up_at`` at the latest; ``registered_at`` tells a sweep that ends the
+        record that one came meanwhile."""
+        self.write_requests += 1
+        self._db.update_item(
+            **self._update(
+                sweep_key(account),
+                "SET next_sweep = if_not_exists(next_sweep, :give_up), registered_at = :now",
+                {":give_up": give_up_at, ":now": now},
+            )
+        )
+
+    def take_sweep(
+        self, account: str, seen: Mapping[str, Any], next_sweep: int
+    ) -> dict[str, Any] | None:
+        """Take the account's sweep (one worker at a time) by moving its next time from
+        what was ``seen`` to ``next_sweep``; returns the record, or None if another
+        worker took it."""
+        self.write_requests += 1
+        try:
+            answer = self._db.update_item(
+                **self._update(
+                    sweep_key(account),
+                    "SET next_sweep = :next",
+                    {":next": next_sweep, ":seen": int(seen.get("next_sweep", 0))},
+                    "next_sweep = :seen",
+                ),
+                ReturnValues="ALL_NEW",
+            )
+        except Exception as error:
+            if condition_failed(error):
+                return None
+            raise
+        return self._attributes(answer)
+
+    def end_sweep(self, account: str, taken: Mapping[str, Any]) -> None:
+        """Nothing waits any more: drop the sweep record, unless a refund came to wait
+        since it was taken."""
+        self.write_requests += 1
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=self._key(sweep_key(account)),
+                ConditionExpression="next_sweep = :next AND registered_at = :registered",
+                ExpressionAttributeValues=to_attributes(
+                    {
+                        ":next": int(taken.get("next_sweep", 0)),
+                        ":registered": int(taken.get("registered_at", 0)),
+                    }
+                ),
+            )
+        except Exception as error:
+            if not condition_failed(error):
+                raise
+
+    def waiting_of(self, account: str) -> list[WaitingUndo]:
+        """Every refund and dispute of the account waiting for its payment."""
+        found = []
+        start: dict[str, Any] | None = None
+        while True:
+            arguments: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": waiting_pk(account)}},
+                "ConsistentRead": True,
+            }
+            if start:
+                arguments["ExclusiveStartKey"] = start
+            self.read_requests += 1
+            answer = self._db.query(**arguments)
+            for raw in answer.get("Items", []):
+                item = from_attributes(raw)
+                if "message" in item:
+                    found.append(WaitingUndo.from_item(account, item))
+            start = answer.get("LastEvaluatedKey")
+            if not start:
+                return found
