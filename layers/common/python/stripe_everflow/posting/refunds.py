@@ -188,7 +188,6 @@ class _Calls:
         if conversion.get("conversion_id"):
             self._conversion_id = str(conversion["conversion_id"])
         elif self._api_key and poster.network_api is not None and conversion.get("transaction_id"):
-            poster.throttle()
             order_id = self._order_id()
             for recorded in poster.network_api.events_of_transaction(
                 self._api_key, str(conversion["transaction_id"])
@@ -207,7 +206,6 @@ class _Calls:
         conversion_id = self._conversion_id_or_none()
         if not conversion_id:
             raise EverflowApiError("the conversion id is not known to Everflow yet")
-        self._poster.throttle()
         return api, key, conversion_id
 
     def _record(self, state: dict[str, Any]) -> None:
