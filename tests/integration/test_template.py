@@ -706,13 +706,14 @@ EXPECTED_GRANTS = {
     | _on("BridgeSecret", "secretsmanager:GetSecretValue"),
     "MatchPaymentFunction": _on("PaymentEventsQueue", *POLL, "sqs:SendMessage")
     | _on(
-        # get_many (BatchGetItem), claims (PutItem, or TransactWriteItems of puts, which
-        # IAM authorizes as PutItem), record_conversion / park (BatchWriteItem),
-        # carried clicks (put_click: UpdateItem), replays (Query, DeleteItem)
+        # get_many (BatchGetItem), claims and waits (one write, or TransactWriteItems of
+        # Put, Update and ConditionCheck, which IAM authorizes as PutItem, UpdateItem and
+        # ConditionCheckItem), record_conversion / park (BatchWriteItem), carried clicks
+        # (put_click: UpdateItem), replays and settled waits (Query, DeleteItem)
         "AttributionTable",
         *("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"),
         *("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
-        "dynamodb:BatchWriteItem",
+        *("dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"),
     )
     | _on("PostbackQueue", "sqs:SendMessage")
     | _on("StripeWebhookSecret", "secretsmanager:GetSecretValue")
@@ -745,6 +746,54 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(cfn: dict[str
         if missing := expected - granted:
             problems.append(f"{function_id} lacks {sorted(missing)}")
     assert not problems, "\n".join(problems)
+
+
+ADAPTERS = PROJECT_ROOT / "layers" / "common" / "python" / "stripe_everflow" / "adapters"
+TRANSACTION_ITEM_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def _actions_called(path: Path, service: str) -> set[str]:
+    """The IAM actions of the botocore calls in an adapter's source: ``.update_item(``
+    is dynamodb:UpdateItem, a batch call its single action (SQS authorizes
+    ChangeMessageVisibilityBatch as ChangeMessageVisibility), a transaction the
+    actions of the items it names."""
+    text = path.read_text("utf-8")
+    actions = set()
+    for call in re.findall(r"\.(_db|_sqs|_client)\.([a-z_]+)\(", text):
+        name = "".join(part.title() for part in call[1].split("_"))
+        if name == "TransactWriteItems":
+            kinds = set(re.findall(r'\{"(Put|Update|Delete|ConditionCheck)"', text))
+            actions |= {f"{service}:{TRANSACTION_ITEM_ACTIONS[k]}" for k in kinds}
+            continue
+        actions.add(f"{service}:{name.removesuffix('Batch')}")
+    return actions
+
+
+@pytest.mark.parametrize(
+    ("function_id", "resource", "adapters"),
+    [
+        # the matcher uses the whole attribution store; the poster the ledger and budget
+        ("MatchPaymentFunction", "AttributionTable", ["dynamodb/store.py"]),
+        ("PostEverflowFunction", "LedgerTable", ["dynamodb/ledger.py", "dynamodb/rate_limiter.py"]),
+        ("PostEverflowFunction", "PostbackQueue", ["sqs.py"]),
+    ],
+)
+def test_every_call_an_adapter_makes_is_granted_to_the_function_using_it(
+    function_id: str, resource: str, adapters: list[str]
+) -> None:
+    # A call the role does not grant fails only once deployed (AccessDenied): checked here
+    # from the adapters' source, so a new call cannot land without its grant.
+    service = "sqs" if resource.endswith("Queue") else "dynamodb"
+    called = set().union(*(_actions_called(ADAPTERS / a, service) for a in adapters))
+    granted = {action for action, on in EXPECTED_GRANTS[function_id] if on == resource}
+    if resource == "PostbackQueue":
+        called -= {"sqs:SendMessage"}  # the poster sends to its DLQ, checked apart
+    assert called and called <= granted, sorted(called - granted)
 
 
 def test_function_roles_attach_no_managed_policy_and_are_not_shared(cfn: dict[str, Any]) -> None:
