@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,14 +37,18 @@ def webhook(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 @contextmanager
 def captured_logs(webhook: ModuleType) -> Iterator[io.StringIO]:
-    """What the function logs meanwhile. Its handler is process-wide (one per service
-    name) and may still hold an earlier test's closed output: swapped, not flushed."""
+    """What the function logs meanwhile, from INFO up. Its logger is process-wide (one
+    per service name): an earlier test may have left it at another level, or its
+    handler on a closed output (swapped here, not flushed)."""
     handler, logs = webhook.logger.registered_handler, io.StringIO()
     previous, handler.stream = handler.stream, logs
+    level = webhook.logger.log_level
+    webhook.logger.setLevel(logging.INFO)
     try:
         yield logs
     finally:
         handler.stream = previous
+        webhook.logger.setLevel(level)
 
 
 def invoke(webhook: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
