@@ -351,6 +351,91 @@ def test_a_refund_of_a_parked_payment_is_applied_once_the_payment_is_posted(
     assert bridge.failed_jobs == []
 
 
+def test_a_refund_waits_as_long_as_its_payment_stays_parked(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bridge = Bridge(aws, everflow, monkeypatch, ATTRIBUTION_WINDOW_DAYS="30")
+    # Given a renewal parked (no click), and its full refund waiting with it
+    renewal = stripe_event("legacy", "invoice.paid.renewal")
+    renewal["data"]["object"].update(customer="cus_later", customer_email="later@example.com")
+    paid_at = renewal["data"]["object"]["status_transitions"]["paid_at"]
+    bridge.stripe(renewal)
+    bridge.stripe(refunded("legacy", 4900))
+    # and, 25 days on, a click outside the attribution window: the payment is replayed
+    # and parked again, for another ParkedPaymentTtlDays
+    bridge.pipeline.later(25 * DAY)
+    bridge.pipeline.post_clicks(
+        click(email="later@example.com", tx="ef_tx_old", occurred_at=paid_at - 40 * DAY)
+    )
+    bridge.settle()
+    # When the refund's own 30 days have passed, it does not give up …
+    bridge.pipeline.later(6 * DAY)
+    bridge.stripe(stripe_event("basil", "invoice.paid.first") | {"livemode": True})
+    assert bridge.poster.deps.poster.ledger.get(FULL_REFUND) is None
+    # … and once a click matches the payment, the refund reverses its conversion
+    bridge.pipeline.post_clicks(
+        click(email="later@example.com", tx="ef_tx_new", occurred_at=paid_at - DAY)
+    )
+    bridge.settle()
+    assert len(everflow.postbacks()) == 1
+    assert len(everflow.reversals()) == 1
+
+
+def test_a_refund_waiting_on_an_intent_follows_the_session_that_takes_its_money(
+    bridge: Bridge, everflow: EverflowStandIn
+) -> None:
+    # Given a one-off intent parked (no email, no key to ask Stripe), then refunded
+    bridge.pipeline.post_clicks(click())
+    intent, session = one_off("legacy")
+    bridge.stripe(intent)
+    refund = copy.deepcopy(stripe_event("legacy", "charge.refunded"))
+    refund["id"] = "evt_refund_one_off"
+    refund["data"]["object"].update(
+        id="ch_3QbridgeOneOff01",
+        invoice=None,
+        payment_intent=ONE_OFF,
+        amount=6000,
+        amount_captured=6000,
+        amount_refunded=6000,
+        refunded=True,
+        currency="jpy",
+    )
+    bridge.stripe(refund)
+    assert everflow.requests() == []
+    # When its session comes, late, and counts the sale
+    bridge.pipeline.later(3600)
+    bridge.stripe(session)
+    # Then the sale is posted without its tax, and the refund reverses it
+    [postback] = everflow.postbacks()
+    assert dict(postback.query)["amount"] == "5000"
+    assert len(everflow.reversals()) == 1
+
+
+def test_waiting_refunds_are_looked_over_at_most_hourly_and_the_record_ends_with_them(
+    bridge: Bridge, aws: Aws
+) -> None:
+    sweep = {"pk": {"S": "parked#undo#default"}, "sk": {"S": "#sweep"}}
+    other = refunded("legacy", 4900)
+    other["data"]["object"].update(
+        id="ch_unknown", invoice="in_unknown", payment_intent="pi_unknown"
+    )
+    bridge.stripe(other)
+    assert "Item" in aws.dynamodb.get_item(TableName="AttributionTable", Key=sweep)
+    ignored = stripe_event("basil", "invoice.paid.first") | {"livemode": True}
+    store = bridge.pipeline.match_deps.matcher.store
+    # Before the wait ends, a batch reads nothing more than its own lookups
+    reads = store.read_requests
+    bridge.stripe(ignored)
+    assert store.read_requests - reads == 1
+    # After it, one sweep sends the refund as not ours, and the record goes with it
+    bridge.pipeline.later(31 * DAY)
+    bridge.stripe(ignored)
+    assert bridge.ledger(f"refund:default:ch_unknown:4900@{REFUNDED_AT}")["status"] == "not_ours"
+    bridge.pipeline.later(2 * 3600)
+    bridge.stripe(ignored)
+    assert "Item" not in aws.dynamodb.get_item(TableName="AttributionTable", Key=sweep)
+
+
 def test_a_refund_delivered_again_while_it_waits_is_applied_once(
     bridge: Bridge, everflow: EverflowStandIn
 ) -> None:

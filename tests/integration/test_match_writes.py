@@ -339,3 +339,25 @@ def test_a_replayed_payment_is_matched_after_its_parked_pass(pipeline: Pipeline)
     [job] = pipeline.jobs()
     assert job["target"]["transaction_id"] == "ef_tx_jenny"
     assert pipeline.post_clicks(click(tx="ef_tx_other"))[1]["replayed_payments"] == 0
+
+
+def test_a_payment_parked_for_a_customer_while_another_pins_it_is_released(
+    pipeline: Pipeline,
+) -> None:
+    # Given a renewal matched by email, its batch read before a payment of the same
+    # customer parks (that one without an email: parked under the customer only)
+    pipeline.post_clicks(click())
+    matcher, body = staged(pipeline, stripe_event("basil", "invoice.paid.renewal"))
+    first = stripe_event("basil", "invoice.paid.first")
+    first["data"]["object"]["customer_email"] = None
+    assert pipeline.deliver_events(first) == {"batchItemFailures": []}
+    assert pipeline.jobs() == []
+    # When the renewal pins the customer
+    outcome = matcher.process(matcher.read(body))
+    # Then its pin, written knowing a payment is parked for the customer, releases it
+    assert (outcome.status, outcome.replayed) == ("job", 1)
+    pipeline.run_replays()
+    assert sorted((j["kind"], j["target"]["matched_by"]) for j in pipeline.jobs()) == [
+        ("initial", "customer_pin"),
+        ("rebill", "email_first_touch"),
+    ]
