@@ -5,7 +5,7 @@ It records every request and answers as told. Control it over HTTP (for the loca
 stack and manual tries) or from Python (tests):
 
 * ``GET  /__standin/requests`` — what it received (JSON list);
-* ``DELETE /__standin/requests`` — forget it;
+* ``DELETE /__standin/requests`` — forget it (the conversions recorded stay);
 * ``POST /__standin/script`` — ``[{"status": 500}, {"status": 204, "times": 2},
   {"delay": 0.5}]``: the next requests get these answers in order (``times`` repeats
   one), then the default answer again;
@@ -213,10 +213,10 @@ class EverflowStandIn:
         return self.requests("/v1/networks/")
 
     def clear(self) -> None:
+        """Forget the requests received (the conversions recorded stay, as in Everflow)."""
         with self._lock:
             self.received.clear()
             self.connections.clear()
-            self.recorded.clear()
 
     def _next_answer(self) -> Answer:
         with self._lock:
