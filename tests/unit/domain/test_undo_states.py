@@ -233,3 +233,25 @@ def test_prorated_amounts_are_scaled_and_rounded_half_up(
     amount: str, kept: int, charge: int, currency: str, expected: str
 ) -> None:
     assert prorated(Decimal(amount), kept, charge, currency) == Decimal(expected)
+
+
+# ------------------------------------------------------------------ entries written before
+
+
+def test_an_entry_adjusted_before_charges_were_kept_reads_its_amount_as_the_charge() -> None:
+    # Written by an earlier version: the refunded mark, no charge, no moment
+    older = {"refunded_minor": Decimal(1500), "everflow_state": "adjusted", "sale_amount": "34.00"}
+    won = facts_after(dispute("dispute_closed", "won"), **older)
+    assert plan_calls(won, KEY).steps == ()  # stays at 34.00, not raised to 49.00
+    refunded_in_full = {"refunded_minor": Decimal(4900), "everflow_state": "reversed"}
+    assert (
+        plan_calls(facts_after(dispute("dispute_closed", "won"), **refunded_in_full), KEY).steps
+        == ()
+    )
+
+
+def test_an_entry_reversed_by_a_dispute_before_disputes_were_kept_stays_reversed() -> None:
+    older = {"everflow_state": "reversed", "reversed_by": "dispute_opened:default:dp_1"}
+    assert plan_calls(facts_after(refund(1500), **older), KEY).steps == ()
+    won = facts_after(refund(1500), dispute("dispute_closed", "won"), **older)
+    assert plan_calls(won, KEY).steps == (RESTORE, ADJUST)

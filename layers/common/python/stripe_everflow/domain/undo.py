@@ -266,15 +266,25 @@ class Facts:
                     disputes[dispute_id] = replace(known, outcome=value)
         amount = _decimal(conversion.get("amount"))
         currency = conversion.get("currency")
+        currency = currency if isinstance(currency, str) and currency else "USD"
+        charge = _int(conversion.get(REFUND_CHARGE))
+        if charge is None and state is not None and amount is not None:
+            # Written before the charge was kept: its amount is the conversion's (exactly
+            # so without tax), as the refunds that entry saw were applied.
+            charge = int(amount.scaleb(currency_exponent(currency)))
+        reversed_by = str(conversion.get("reversed_by") or "")
+        if reversed_by.startswith("dispute_opened:"):
+            # Reversed by a dispute opened before disputes were kept: still open.
+            dispute_id = reversed_by.rpartition(":")[2]
+            disputes.setdefault(dispute_id, DisputeFacts(opened=True))
         return cls(
             amount=amount,
-            currency=currency if isinstance(currency, str) and currency else "USD",
-            charge_minor=_int(conversion.get(REFUND_CHARGE)),
+            currency=currency,
+            charge_minor=charge,
             state=state,
             failures=failures,
             disputes=disputes,
-            reversed=conversion.get("everflow_state") == "reversed"
-            or bool(conversion.get("reversed_by")),
+            reversed=conversion.get("everflow_state") == "reversed" or bool(reversed_by),
             sale_amount=_decimal(conversion.get("sale_amount")),
             original_payout=_decimal(conversion.get(ORIGINAL_PAYOUT)),
             original_revenue=_decimal(conversion.get(ORIGINAL_REVENUE)),
@@ -298,6 +308,9 @@ class Facts:
             refund_id = str(job.stripe.refund_id)
             return replace(self, failures={**self.failures, refund_id: failure})
         dispute_id = str(job.stripe.dispute_id)
+        if job.stripe.dispute_id is None and len(self.disputes) == 1:
+            # A charge has one dispute at most: a job that does not name it means it.
+            [dispute_id] = self.disputes
         dispute = self.disputes.get(dispute_id, DisputeFacts())
         if job.action == "dispute_opened":
             dispute = replace(dispute, opened=True)
