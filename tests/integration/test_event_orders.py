@@ -20,7 +20,8 @@ import pytest
 from stripe_everflow_cli.everflow_standin import EverflowStandIn
 from tests.integration.conftest import Aws
 from tests.integration.pipeline import Bridge, Pipeline, build_pipeline
-from tests.support import stripe_event
+from tests.stubs.stripe_api import running_stripe_stub
+from tests.support import bridge_secret, stripe_event
 
 JENNY = "jenny.rosen@example.com"
 CUSTOMER = "cus_QbridgeJenny01"
@@ -268,10 +269,8 @@ def test_a_basil_refund_reverses_its_conversion_whatever_the_order_of_its_three_
     assert bridge.ledger(FULL_REFUND)["status"] == "reversed"
 
 
-def test_a_basil_refund_in_the_batch_that_links_its_charge_finds_its_invoice(
-    bridge: Bridge, everflow: EverflowStandIn
-) -> None:
-    bridge.pipeline.post_clicks(click())
+def renewal_intent() -> dict[str, Any]:
+    """payment_intent.succeeded of the renewal's intent, basil: it names no invoice."""
     intent = copy.deepcopy(stripe_event("basil", "payment_intent.succeeded"))
     intent["id"] = "evt_1QbridgePiRenewBasil"
     intent["data"]["object"].update(
@@ -283,6 +282,38 @@ def test_a_basil_refund_in_the_batch_that_links_its_charge_finds_its_invoice(
         latest_charge="ch_3QbridgeRenew01",
         receipt_email=None,
     )
+    return intent
+
+
+def test_an_intent_in_the_batch_that_links_it_reads_the_link_just_written(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = bridge_secret()
+    secret["stripe_accounts"]["default"]["api_key"] = "rk_test_bridge"
+    aws.secretsmanager.put_secret_value(SecretId="BridgeSecret", SecretString=json.dumps(secret))
+    with running_stripe_stub() as stripe_api:
+        pipeline = build_pipeline(aws, monkeypatch, STRIPE_API_BASE=stripe_api.url)
+        pipeline.post_clicks(click())
+        # One batch: the link from the renewal's intent to its invoice, then the intent
+        # (the batch read the link before it was written)
+        pipeline.deliver_events(
+            stripe_event("basil", "invoice_payment.paid.renewal"), renewal_intent()
+        )
+        pipeline.deliver_events(stripe_event("basil", "invoice.paid.renewal"))
+        # Then the intent knows its invoice without asking Stripe, and the renewal is
+        # counted once, by its invoice
+        asked = {r["path"] for r in stripe_api.requests}
+        assert not asked & {"/v1/invoice_payments", "/v1/checkout/sessions"}, asked
+        assert conversions(pipeline.jobs()) == [
+            ("in_1QbridgeRenew01", "rebill", "49.00", "ef_tx_jenny")
+        ]
+
+
+def test_a_basil_refund_in_the_batch_that_links_its_charge_finds_its_invoice(
+    bridge: Bridge, everflow: EverflowStandIn
+) -> None:
+    bridge.pipeline.post_clicks(click())
+    intent = renewal_intent()
     # One matcher batch: the link, the intent (which reads the link), the invoice and
     # its full refund
     bridge.stripe(
