@@ -53,9 +53,12 @@ _COUNTERS = {
     "not_ours": "RefundsNotOurs",
     "nothing_to_undo": "RefundsNothingToUndo",
     "superseded": "RefundsSuperseded",
+    # A won dispute without the Everflow API key: the conversion stays reversed.
+    "restore_needs_key": "RestoresNeedingApiKey",
     "rejected": "ConversionsRejectedByEverflow",
     "failed": "PostbacksFailedPermanently",
     "duplicate": "DuplicateJobsSkipped",
+    "restore_needs_key": "RestoresNeedingApiKey",
 }
 
 
@@ -140,7 +143,7 @@ def handle(event: Mapping[str, Any], dependencies: Dependencies) -> dict[str, An
     for record, result in zip(records, results, strict=True):
         if isinstance(result, PostOutcome):
             logger.info("postback done", message_id=record["messageId"], **result.as_dict())
-            counts[_COUNTERS[result.status]] += 1
+            counts[_COUNTERS.get(result.status, "PostbacksDone")] += 1
             continue
         reason = result.reason if isinstance(result, BridgeError) else type(result).__name__
         logger.warning(

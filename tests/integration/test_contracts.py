@@ -103,10 +103,13 @@ def test_every_job_the_matcher_writes_is_read_by_the_poster_as_written(
     # Given payments, a refund and a dispute that the matcher made jobs of
     pipeline = build_pipeline(aws, monkeypatch)
     pipeline.post_clicks(CLICK)
+    # basil charges name no invoice: invoice_payment.paid links the renewal's intent to it
+    links = ("invoice_payment.paid.first", "invoice_payment.paid.renewal")
     pipeline.deliver_events(
         *(
             stripe_event(shape, name)
             for name in (
+                *(links if shape == "basil" else ()),
                 "invoice.paid.first",
                 "invoice.paid.renewal",
                 "payment_intent.succeeded",
