@@ -58,7 +58,6 @@ _COUNTERS = {
     "rejected": "ConversionsRejectedByEverflow",
     "failed": "PostbacksFailedPermanently",
     "duplicate": "DuplicateJobsSkipped",
-    "restore_needs_key": "RestoresNeedingApiKey",
 }
 
 

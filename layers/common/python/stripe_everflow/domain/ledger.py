@@ -22,6 +22,12 @@ FINAL_STATES = (
 )
 
 
+# Not final, and taken again by the next delivery: a retryable failure; a permanent
+# refusal sent back by `redrive`; a restore that needed the Everflow API key
+# (``domain.undo``), delivered again once the key is set.
+RETAKEN_STATES = ("retryable", "failed", "restore_needs_key")
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     job_key: str

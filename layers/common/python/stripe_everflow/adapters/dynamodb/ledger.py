@@ -10,8 +10,9 @@ one Everflow call:
                         ▼  │ lease of a crashed worker has run out)
                      retryable
 
-``begin`` succeeds only on a new job, a ``retryable`` one, or a ``sending`` one whose
-lease (``lease_until``) has passed.
+``begin`` succeeds only on a new job, one left in a state a delivery takes again
+(``RETAKEN_STATES``: ``retryable``, ``failed``, ``restore_needs_key``), or a ``sending``
+one whose lease (``lease_until``) has passed.
 
 Doubt (``maybe_sent``): from the moment an attempt takes a job, its request may reach
 Everflow, so ``begin`` marks the job ``maybe_sent`` in the same write, and the mark
@@ -32,7 +33,7 @@ from typing import Any
 
 from stripe_everflow.adapters.dynamodb import condition_failed, from_attributes, to_attributes
 from stripe_everflow.domain.jobs import PostbackJob
-from stripe_everflow.domain.ledger import FINAL_STATES, Begin, LedgerEntry
+from stripe_everflow.domain.ledger import FINAL_STATES, RETAKEN_STATES, Begin, LedgerEntry
 
 
 def ledger_key(job_key: str) -> dict[str, Any]:
@@ -85,6 +86,7 @@ class Ledger:
         left it ``sending`` (it may have reached Everflow), "done" if already final,
         "busy" if another worker holds a live lease."""
         summary = entry_of(job)
+        retaken = {f":retaken{n}": state for n, state in enumerate(RETAKEN_STATES)}
         try:
             answer = self._db.update_item(
                 TableName=self._table,
@@ -97,15 +99,14 @@ class Ledger:
                     + " ADD attempts :one"
                 ),
                 ConditionExpression=(
-                    "attribute_not_exists(pk) OR #status IN (:retryable, :failed) "
+                    f"attribute_not_exists(pk) OR #status IN ({', '.join(retaken)}) "
                     "OR (#status = :sending AND lease_until < :now)"
                 ),
                 ExpressionAttributeNames={"#status": "status", **{f"#{k}": k for k in summary}},
                 ExpressionAttributeValues=to_attributes(
                     {
                         ":sending": "sending",
-                        ":retryable": "retryable",
-                        ":failed": "failed",
+                        **retaken,
                         ":attempt": attempt_id,
                         ":lease": now + lease_seconds,
                         ":now": now,
