@@ -22,6 +22,7 @@ help:
 	@echo "make test              every test suite (unit, integration, e2e, template lint)"
 	@echo "make test-unit | test-integration | test-e2e"
 	@echo "make fuzz              the fuzz suites full-sized (>= 10,000 cases, ~10 min)"
+	@echo "make faults            the fault-injection month full-sized (150 invoices, ~2 min)"
 	@echo "make lint              ruff, mypy (package, CLI, handlers), cfn-lint, sam validate --lint, checkov"
 	@echo "make build             sam build (no Docker needed; Python 3.12 compiles the bytecode)"
 	@echo "make validate          sam validate --lint"
@@ -55,6 +56,10 @@ test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
 
 # `make test` runs the same suites CI-sized (the same few hundred examples each time).
+.PHONY: faults
+faults: $(STAMP)
+	FAULTS_SIZE=full $(BIN)/python -m pytest -q -rA tests/faults
+
 .PHONY: fuzz
 fuzz: $(STAMP)
 	FUZZ_PROFILE=full $(BIN)/python -m pytest -q tests/fuzz

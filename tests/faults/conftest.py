@@ -3,6 +3,8 @@ reconciliation tables printed at the end of the run (``-s`` not needed)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,6 +12,22 @@ import pytest
 from tests.integration.conftest import Aws, aws  # noqa: F401 (fixture)
 
 TABLES: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _restore_log_levels() -> Iterator[None]:
+    """The month runs the functions at CRITICAL; Powertools sets that level on the
+    process-wide loggers, so put every level back for the tests that read INFO logs."""
+    loggers = [
+        logging.getLogger(),
+        *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict)),
+    ]
+    levels = [(logger, logger.level) for logger in loggers]
+    yield
+    for logger, level in levels:
+        logger.setLevel(level)
+    for name in set(logging.root.manager.loggerDict) - {lg.name for lg in loggers}:
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 @pytest.fixture

@@ -83,3 +83,15 @@ def test_body_with_a_lone_surrogate_is_refused_as_not_text() -> None:
 def test_surrogate_escaped_body_bytes_are_restored() -> None:
     event = http_api_event(b"{}") | {"body": b'{"a": "\xff"}'.decode("utf-8", "surrogateescape")}
     assert parse_http_request(event, max_body_bytes=1000).body == b'{"a": "\xff"}'
+
+
+def test_a_5xx_answer_says_retry_later_without_the_detail() -> None:
+    # Given a failure whose text names a key of the secret
+    error = errors.SecretUnavailableError("stripe_accounts.eu-store.apikey must be a string")
+    # When it is answered
+    answer = error_response(error)
+    # Then the caller learns the reason and to retry, not the secret's shape
+    assert answer["statusCode"] == 503
+    body = json.loads(answer["body"])
+    assert body["error"] == "secret_unavailable"
+    assert "eu-store" not in answer["body"] and "retry later" in body["message"]

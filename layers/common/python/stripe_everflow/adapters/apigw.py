@@ -98,11 +98,17 @@ def json_response(status: int, payload: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+RETRY_LATER = "the bridge could not take this request now; retry later"
+
+
 def error_response(error: BridgeError) -> dict[str, Any]:
-    payload = {"error": error.reason, "message": str(error)}
+    """The answer to a refused request. A 5xx says only "retry later": its detail (a
+    secret's key names, say) is for the logs, never for whoever called."""
+    status = status_for(error)
+    payload = {"error": error.reason, "message": RETRY_LATER if status >= 500 else str(error)}
     if isinstance(error, ClickFieldError):
         payload["field"] = error.field
-    response = json_response(status_for(error), payload)
+    response = json_response(status, payload)
     if isinstance(error, UnauthorizedError):
         response["headers"]["www-authenticate"] = 'Bearer realm="stripe-everflow"'
     return response
