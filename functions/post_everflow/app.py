@@ -76,9 +76,6 @@ class Dependencies:
     def from_environ(cls, environ: Mapping[str, str]) -> Dependencies:
         settings = PostSettings.from_environ(environ)
         dynamodb = client("dynamodb")
-        queue_url = getattr(settings, "postback_queue_url", None) or environ.get(
-            "POSTBACK_QUEUE_URL"
-        )
         poster = Poster(
             settings=settings,
             postback=postback_settings(settings),
@@ -99,16 +96,16 @@ class Dependencies:
         return cls(
             poster,
             ThreadPoolExecutor(max_workers=MAX_PARALLEL_POSTS),
-            retries=SqsSender(queue_url) if queue_url else None,
+            retries=SqsSender(settings.postback_queue_url),
             backoff=Backoff(
-                first_seconds=getattr(settings, "retry_first_delay_seconds", 30),
-                max_seconds=getattr(settings, "retry_max_delay_seconds", 3600),
+                first_seconds=settings.retry_first_delay_seconds,
+                max_seconds=settings.retry_max_delay_seconds,
             ),
             breaker=EverflowBreaker(
                 settings.ledger_table,
                 dynamodb,
-                threshold=getattr(settings, "breaker_threshold", 10),
-                cooldown_seconds=getattr(settings, "breaker_cooldown_seconds", 60),
+                threshold=settings.breaker_threshold,
+                cooldown_seconds=settings.breaker_cooldown_seconds,
             ),
         )
 

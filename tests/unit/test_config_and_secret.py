@@ -80,6 +80,7 @@ POST_ENV = {
     "BRIDGE_SECRET_NAME": "bridge",
     "LEDGER_TABLE": "ledger",
     "POSTBACK_DLQ_URL": "https://sqs/dlq",
+    "POSTBACK_QUEUE_URL": "https://sqs/postbacks",
     "EVERFLOW_TRACKING_DOMAIN": "www.example-track.com",
     "EVERFLOW_NETWORK_ID": "42",
 }
@@ -130,6 +131,7 @@ def test_defaults_of_every_function() -> None:
         secret_name="bridge",
         ledger_table="ledger",
         postback_dlq_url="https://sqs/dlq",
+        postback_queue_url="https://sqs/postbacks",
         postback_base_url="https://www.example-track.com",
         network_id="42",
         offer_id=None,
@@ -144,6 +146,10 @@ def test_defaults_of_every_function() -> None:
         api_calls_per_second=25,
         lease_seconds=120,
         secret_max_age_seconds=300,
+        retry_first_delay_seconds=30,
+        retry_max_delay_seconds=3600,
+        breaker_threshold=10,
+        breaker_cooldown_seconds=60,
     )
 
 

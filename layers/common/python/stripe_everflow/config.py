@@ -261,6 +261,8 @@ class PostSettings(Settings):
     secret_name: str = env("BRIDGE_SECRET_NAME", secret_names)
     ledger_table: str = env("LEDGER_TABLE")
     postback_dlq_url: str = env("POSTBACK_DLQ_URL")
+    # Its own queue: failed records are delayed there for their next delivery.
+    postback_queue_url: str = env("POSTBACK_QUEUE_URL")
     # EVERFLOW_POSTBACK_BASE_URL (the local stack's Everflow stand-in) replaces the domain.
     postback_base_url: str = env(
         "EVERFLOW_TRACKING_DOMAIN", tracking_url, replaced_by="EVERFLOW_POSTBACK_BASE_URL"
@@ -285,3 +287,15 @@ class PostSettings(Settings):
     api_calls_per_second: int = env("EVERFLOW_API_CALLS_PER_SECOND", integer(), default=25)
     lease_seconds: int = env("POSTBACK_LEASE_SECONDS", integer(), default=120)
     secret_max_age_seconds: int = _SECRET_MAX_AGE
+    # Retries of failed records: delays growing from the first to the cap (SQS allows
+    # 12 h), and the circuit breaker over Everflow shared by every instance.
+    retry_first_delay_seconds: int = env(
+        "POSTBACK_RETRY_FIRST_DELAY_SECONDS", integer(), default=30
+    )
+    retry_max_delay_seconds: int = env(
+        "POSTBACK_RETRY_MAX_DELAY_SECONDS",
+        integer(maximum=43_200, why="SQS's longest visibility timeout"),
+        default=3600,
+    )
+    breaker_threshold: int = env("EVERFLOW_BREAKER_THRESHOLD", integer(), default=10)
+    breaker_cooldown_seconds: int = env("EVERFLOW_BREAKER_COOLDOWN_SECONDS", integer(), default=60)
