@@ -143,6 +143,7 @@ def test_defaults_of_every_function() -> None:
         partial_refund_policy="adjust",
         partial_refund_fallback="record-only",
         dispute_policy="on-created",
+        partial_refund_payout="offer",
         api_calls_per_second=25,
         lease_seconds=120,
         secret_max_age_seconds=300,

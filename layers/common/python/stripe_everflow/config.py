@@ -284,6 +284,11 @@ class PostSettings(Settings):
     dispute_policy: str = env(
         "DISPUTE_POLICY", one_of("on-created", "on-lost"), default="on-created"
     )
+    # Partners' payout on partial refunds: the offer's own rules, or scaled by what the
+    # customer kept (PUT …/payoutrevenue; needs the Everflow API key).
+    partial_refund_payout: str = env(
+        "PARTIAL_REFUND_PAYOUT", one_of("offer", "prorate"), default="offer"
+    )
     api_calls_per_second: int = env("EVERFLOW_API_CALLS_PER_SECOND", integer(), default=25)
     lease_seconds: int = env("POSTBACK_LEASE_SECONDS", integer(), default=120)
     secret_max_age_seconds: int = _SECRET_MAX_AGE

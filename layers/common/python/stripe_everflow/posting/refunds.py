@@ -71,7 +71,7 @@ def apply_undo(poster: Poster, job: PostbackJob, body: str) -> PostOutcome:
         partial=poster.settings.partial_refund_policy,
         fallback=poster.settings.partial_refund_fallback,
         dispute=poster.settings.dispute_policy,
-        payout=getattr(poster.settings, "partial_refund_payout", "offer"),
+        payout=poster.settings.partial_refund_payout,
         has_api_key=bool(secret.everflow_api_key) and poster.network_api is not None,
     )
     facts = undo.Facts.of(conversion.item).with_job(job)
