@@ -52,6 +52,8 @@ def match(pipeline: Pipeline, event: dict[str, Any]) -> tuple[list[Any], dict[st
     """One event through MatchPaymentFunction: the batch's failed records and the
     outcome the function logged for it."""
     logs = io.StringIO()
+    # INFO whatever level an earlier test left the process-wide logger at
+    pipeline.match.logger.setLevel("INFO")
     previous = pipeline.match.logger.registered_handler.setStream(logs)
     try:
         failures = pipeline.deliver_events(event)["batchItemFailures"]
