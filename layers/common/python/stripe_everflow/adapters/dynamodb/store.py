@@ -35,7 +35,7 @@ retries it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from stripe_everflow.adapters.dynamodb import condition_failed, from_attributes, to_attributes
@@ -66,6 +66,7 @@ _NOT_COUNTED = {
 }
 
 BATCH_GET_LIMIT = 100
+BATCH_ATTEMPTS = 5
 BATCH_WRITE_LIMIT = 25
 
 
@@ -92,6 +93,33 @@ class AttributionStore:
 
     # -------------------------------------------------------------- reads
 
+    def _until_processed(
+        self,
+        call: Callable[..., Any],
+        request: dict[str, Any],
+        leftover: str,
+        what: str,
+        *,
+        reads: bool,
+    ) -> Iterator[dict[str, Any]]:
+        """Send a batch request, then what DynamoDB left in ``leftover`` (throttled),
+        backing off between attempts; yields each answer. Each request counts as a read
+        (``reads``) or a write. Raises RuntimeError after 5 attempts (the record is
+        retried by SQS)."""
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            if reads:
+                self.read_requests += 1
+            else:
+                self.write_requests += 1
+            answer = call(RequestItems=request)
+            yield answer
+            request = answer.get(leftover) or {}
+            if not request:
+                return
+            if attempt < BATCH_ATTEMPTS:
+                time.sleep(0.05 * 2**attempt)  # throttled: back off before the rest
+        raise RuntimeError(f"DynamoDB left {what} after {BATCH_ATTEMPTS} attempts")
+
     def get_many(
         self, keys: Iterable[Key], *, consistent: bool = False
     ) -> dict[Key, dict[str, Any]]:
@@ -106,20 +134,13 @@ class AttributionStore:
             }
             if consistent:
                 request[self._table]["ConsistentRead"] = True
-            attempts = 0
-            while request:
-                self.read_requests += 1
-                answer = self._db.batch_get_item(RequestItems=request)
+            for answer in self._until_processed(
+                self._db.batch_get_item, request, "UnprocessedKeys", "keys unprocessed", reads=True
+            ):
                 for raw in answer.get("Responses", {}).get(self._table, []):
                     item = from_attributes(raw)
                     if self._is_live(item):
                         found[(item["pk"], item["sk"])] = item
-                request = answer.get("UnprocessedKeys") or {}
-                attempts += 1
-                if request and attempts >= 5:
-                    raise RuntimeError("DynamoDB left keys unprocessed after 5 attempts")
-                if request:
-                    time.sleep(0.05 * 2**attempts)  # throttled: back off before the rest
         return found
 
     def get(self, key: Key, *, consistent: bool = False) -> dict[str, Any] | None:
@@ -457,16 +478,14 @@ class AttributionStore:
         for start in range(0, len(items), BATCH_WRITE_LIMIT):
             chunk = items[start : start + BATCH_WRITE_LIMIT]
             request = {self._table: [{"PutRequest": {"Item": to_attributes(i)}} for i in chunk]}
-            attempts = 0
-            while request:
-                self.write_requests += 1
-                answer = self._db.batch_write_item(RequestItems=request)
-                request = answer.get("UnprocessedItems") or {}
-                attempts += 1
-                if request and attempts >= 5:
-                    raise RuntimeError("DynamoDB left items unwritten after 5 attempts")
-                if request:
-                    time.sleep(0.05 * 2**attempts)  # throttled: back off before the rest
+            for _ in self._until_processed(
+                self._db.batch_write_item,
+                request,
+                "UnprocessedItems",
+                "items unwritten",
+                reads=False,
+            ):
+                pass
 
     def put_link(self, account: str, payment_intent_id: str, invoice_id: str) -> tuple[str, ...]:
         """Note the invoice a payment intent paid; returns the event ids of the refunds
