@@ -27,14 +27,6 @@ REFUNDED_AT = 1770735601  # its charge.refunded
 FAILED_AT = 1771340400  # a week later, the card turned out closed
 LATER = 1771945200  # another week
 
-# The poster and the ledger apply a failed refund (domain.undo, posting.refunds), but
-# the classifier does not yet turn refund.failed / refund.updated (status failed) into
-# refund_failed jobs, so these events are ignored before they reach them. Strict: the
-# day classification lands, these tests must pass and this mark must go.
-FAILED_REFUNDS_NOT_CLASSIFIED = pytest.mark.xfail(
-    strict=True, reason="refund failures are not classified yet (issue 9, gap 6)"
-)
-
 
 @pytest.fixture
 def everflow() -> Iterator[EverflowStandIn]:
@@ -114,7 +106,6 @@ def api_writes(everflow: EverflowStandIn) -> list[tuple[str, str, dict[str, Any]
 
 
 @pytest.mark.parametrize("shape", ["legacy", "basil"])
-@FAILED_REFUNDS_NOT_CLASSIFIED
 def test_a_failed_full_refund_approves_the_conversion_again(
     bridge: Bridge, everflow: EverflowStandIn, shape: str
 ) -> None:
@@ -134,7 +125,6 @@ def test_a_failed_full_refund_approves_the_conversion_again(
     assert bridge.ledger(RENEW_JOB)["everflow_state"] == "approved"
 
 
-@FAILED_REFUNDS_NOT_CLASSIFIED
 def test_a_failed_partial_refund_restores_the_sale_amount(
     bridge: Bridge, everflow: EverflowStandIn
 ) -> None:
@@ -151,7 +141,6 @@ def test_a_failed_partial_refund_restores_the_sale_amount(
     assert (conversion["everflow_state"], conversion["sale_amount"]) == ("approved", "49.00")
 
 
-@FAILED_REFUNDS_NOT_CLASSIFIED
 def test_every_event_telling_one_failure_makes_one_change(
     bridge: Bridge, everflow: EverflowStandIn
 ) -> None:
@@ -166,7 +155,6 @@ def test_every_event_telling_one_failure_makes_one_change(
     assert [b["sale_amount"] for _, _, b in api_writes(everflow)] == [34.0, 49.0]
 
 
-@FAILED_REFUNDS_NOT_CLASSIFIED
 def test_a_failure_delivered_before_its_refund_makes_no_call(
     bridge: Bridge, everflow: EverflowStandIn
 ) -> None:
@@ -180,7 +168,6 @@ def test_a_failure_delivered_before_its_refund_makes_no_call(
     assert in_everflow(bridge, everflow).sale_amount == Decimal("49.0")
 
 
-@FAILED_REFUNDS_NOT_CLASSIFIED
 def test_a_refund_after_a_failed_one_counts_though_its_amount_is_lower(
     bridge: Bridge, everflow: EverflowStandIn
 ) -> None:
@@ -195,7 +182,6 @@ def test_a_refund_after_a_failed_one_counts_though_its_amount_is_lower(
     assert bridge.ledger(RENEW_JOB)["sale_amount"] == "39.00"
 
 
-@FAILED_REFUNDS_NOT_CLASSIFIED
 def test_the_same_amount_refunded_again_after_a_failure_is_a_new_state(
     bridge: Bridge, everflow: EverflowStandIn
 ) -> None:
@@ -207,7 +193,6 @@ def test_the_same_amount_refunded_again_after_a_failure_is_a_new_state(
     assert [b["sale_amount"] for _, _, b in api_writes(everflow)] == [34.0, 49.0, 34.0]
 
 
-@FAILED_REFUNDS_NOT_CLASSIFIED
 def test_an_older_refund_state_arriving_after_a_failure_changes_nothing(
     bridge: Bridge, everflow: EverflowStandIn
 ) -> None:
@@ -223,7 +208,6 @@ def test_an_older_refund_state_arriving_after_a_failure_changes_nothing(
     assert bridge.ledger(refund_key(1500))["status"] == "superseded"
 
 
-@FAILED_REFUNDS_NOT_CLASSIFIED
 def test_without_an_api_key_a_failed_refund_after_a_reversal_needs_the_key(
     aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -352,7 +336,6 @@ def test_prorated_partial_refunds_compose_from_the_original_payout(
     assert len(reads) == 1
 
 
-@FAILED_REFUNDS_NOT_CLASSIFIED
 def test_a_failed_refund_gives_the_partner_the_full_payout_back(
     prorating: Bridge, everflow: EverflowStandIn
 ) -> None:
@@ -399,7 +382,6 @@ def test_a_full_refund_after_a_prorated_one_reverses(
 # ------------------------------------------------------------------ the report
 
 
-@FAILED_REFUNDS_NOT_CLASSIFIED
 def test_the_refund_report_reads_each_outcome_from_the_ledger(
     aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,12 +16,6 @@ from tests.support import stripe_event
 
 FAILED_AT = 1771340400
 
-# Strict: the day the classifier turns refund failures into jobs, these pass and the
-# mark goes (issue 9, gap 6).
-FAILED_REFUNDS_NOT_CLASSIFIED = pytest.mark.xfail(
-    strict=True, reason="refund failures are not classified yet (issue 9, gap 6)"
-)
-
 
 def refund_event(shape: str, event_type: str, status: str) -> dict[str, Any]:
     event = copy.deepcopy(stripe_event(shape, "refund.created"))
@@ -33,7 +27,6 @@ def refund_event(shape: str, event_type: str, status: str) -> dict[str, Any]:
     return event
 
 
-@FAILED_REFUNDS_NOT_CLASSIFIED
 @pytest.mark.parametrize(
     ("shape", "event_type", "status"),
     [

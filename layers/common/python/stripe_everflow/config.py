@@ -34,6 +34,8 @@ DEFAULT_ALLOWED_EVENT_TYPES = frozenset(
         "charge.refunded",
         "refund.created",
         "refund.updated",
+        "refund.failed",
+        "charge.refund.updated",
         "charge.dispute.created",
         "charge.dispute.closed",
     }

@@ -12,8 +12,11 @@ arrive in. Sources of truth:
 * ``checkout.session.completed`` in subscription mode and customer/subscription
   events carry click ids only (their money is counted by ``invoice.paid``);
 * refunds (``charge.refunded``, with the charge's cumulative refunded amount; the
-  ``refund.*`` events describe the same refunds and are not counted) and disputes
-  are forwarded with every id needed to find their conversion.
+  ``refund.*`` events describe the same refunds and are not counted), refunds that
+  failed or were canceled (``refund.failed``, ``refund.updated`` and
+  ``charge.refund.updated`` with that status: Stripe takes their amount out of the
+  charge's ``amount_refunded`` without a new ``charge.refunded``) and disputes are
+  forwarded with every id needed to find their conversion.
 
 Pre-2025-03-31 payloads link charge/payment intent → invoice directly
 (``invoice`` field present); basil and later do not, so a payment intent's invoice
@@ -43,7 +46,14 @@ from stripe_everflow.domain.money import MAX_AMOUNT_MINOR, iso_currency
 from stripe_everflow.domain.stripe_events import event_shape_problem, is_stripe_id
 
 Action = Literal[
-    "payment", "refund", "dispute_opened", "dispute_closed", "click_carrier", "link", "ignored"
+    "payment",
+    "refund",
+    "refund_failed",
+    "dispute_opened",
+    "dispute_closed",
+    "click_carrier",
+    "link",
+    "ignored",
 ]
 KindHint = Literal["initial", "rebill", "auto"]
 
@@ -497,6 +507,10 @@ def _classify_charge_refunded(
     )
 
 
+# A refund in these states gave nothing back: its money returned to the merchant.
+REFUND_UNDONE_STATUSES = ("failed", "canceled")
+
+
 def _classify_refund(event: Mapping[str, Any], refund: Mapping[str, Any]) -> Classification:
     ids = StripeIds(
         event_id=event["id"],
@@ -506,6 +520,17 @@ def _classify_refund(event: Mapping[str, Any], refund: Mapping[str, Any]) -> Cla
         charge_id=_id(refund.get("charge")),
         payment_intent_id=_id(refund.get("payment_intent")),
     )
+    if _label(refund.get("status")) in REFUND_UNDONE_STATUSES:
+        # One job per refund (refund.failed, refund.updated and charge.refund.updated
+        # tell the same failure): the poster takes its amount back off the charge's
+        # latest refunded amount.
+        return Classification(
+            "refund_failed",
+            ids,
+            amount_minor=_amount(refund.get("amount")),
+            currency=_currency(refund.get("currency")),
+            occurred_at=_timestamp(event.get("created")),
+        )
     # charge.refunded carries the charge's cumulative refunded amount for every refund,
     # which makes it the one source of truth: counting refund.* as well would count
     # each refund twice.
@@ -612,6 +637,8 @@ _CLASSIFIERS_WITHOUT_SETTINGS: dict[
     "charge.refunded": _classify_charge_refunded,
     "refund.created": _classify_refund,
     "refund.updated": _classify_refund,
+    "refund.failed": _classify_refund,
+    "charge.refund.updated": _classify_refund,
     "charge.dispute.created": _classify_dispute,
     "charge.dispute.closed": _classify_dispute,
     "invoice_payment.paid": _classify_invoice_payment,

@@ -8,12 +8,13 @@ Schema ``postback-job/1`` (JSON)::
     {
       "schema": "postback-job/1",
       "job_key": "conversion:default:in_1Q…",  # (account, Stripe object, action): exactly-once key
-      "action": "conversion" | "refund" | "dispute_opened" | "dispute_closed",
+      "action": "conversion" | "refund" | "refund_failed" | "dispute_opened" | "dispute_closed",
       "kind": "initial" | "rebill" | null,      # conversions only
       "account": "default",
       "livemode": false,
       "occurred_at": 1767225592,                # when the money moved (unix seconds)
       "amount": "49.00", "currency": "USD",     # exact, major units; tax excluded by default
+                                                # (refund_failed: the failed refund's amount)
       "amount_refunded": "15.00" | null,        # charge.refunded: cumulative refunded on the charge
       "charge_amount": "49.00" | null,          # charge.refunded: what the charge captured
       "dispute_status": "won" | null,
@@ -52,9 +53,9 @@ from stripe_everflow.domain.errors import MalformedJobError, UnsupportedJobError
 from stripe_everflow.domain.money import to_major_units
 
 POSTBACK_JOB_SCHEMA = "postback-job/1"
-JobAction = Literal["conversion", "refund", "dispute_opened", "dispute_closed"]
+JobAction = Literal["conversion", "refund", "refund_failed", "dispute_opened", "dispute_closed"]
 JOB_ACTIONS: tuple[str, ...] = get_args(JobAction)
-UNDO_ACTIONS = ("refund", "dispute_opened", "dispute_closed")
+UNDO_ACTIONS = ("refund", "refund_failed", "dispute_opened", "dispute_closed")
 _SCHEMA = re.compile(r"postback-job/(\d+)(?:\.\d+)?")
 _READ_MAJOR = "1"
 _JOB_TEXTS = ("kind", "conversion_job_key", "currency", "dispute_status")

@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 from stripe_everflow.domain.jobs import PostbackJob
 from stripe_everflow.domain.ledger import Begin, LedgerEntry
 from stripe_everflow.domain.postback import PostbackResult, RecordedConversion
+from stripe_everflow.domain.undo import EverflowAmounts
 
 
 class Ledger(Protocol):
@@ -29,6 +30,9 @@ class Ledger(Protocol):
     ) -> None: ...
     def annotate(self, job_key: str, facts: Mapping[str, Any]) -> None: ...
     def raise_refunded(self, conversion_key: str, refunded_minor: int) -> bool: ...
+    def advance_refund_state(
+        self, conversion_key: str, at: int, refunded_minor: int, charge_minor: int
+    ) -> bool: ...
 
 
 class PostbackClient(Protocol):
@@ -54,6 +58,10 @@ class NetworkApi(Protocol):
         self, api_key: str, conversion_id: str, amount: str, is_event: bool
     ) -> None: ...
     def set_status(self, api_key: str, conversion_ids: list[str], status: str) -> None: ...
+    def conversion_amounts(self, api_key: str, conversion_id: str) -> EverflowAmounts: ...
+    def set_payout_revenue(
+        self, api_key: str, conversion_id: str, payout: str, revenue: str, is_event: bool
+    ) -> None: ...
 
 
 class RateLimiter(Protocol):

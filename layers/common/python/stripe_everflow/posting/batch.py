@@ -1,10 +1,11 @@
 """A batch of PostbackQueue records: read once, posted concurrently, in lanes; held
 while Everflow is failing; and when each failed record comes back.
 
-Records of one lane run in order, one after another: successive refund states of one
-charge must reach Everflow in the order the ledger saw them. Every other record is a
-lane of its own, and lanes run concurrently on the executor (the calling thread takes
-one lane itself, so a batch of one costs no thread hand-off). A record that cannot be
+Records of one lane run in order, one after another: the refund states, refund
+failures and disputes of one conversion must reach Everflow in the order the ledger
+saw them. Every other record is a lane of its own, and lanes run concurrently on the
+executor (the calling thread takes one lane itself, so a batch of one costs no
+thread hand-off). A record that cannot be
 read or posted gives its exception as its result, never stops the others: the
 handler reports it in ``batchItemFailures`` and it is delivered again alone.
 
@@ -32,7 +33,7 @@ from stripe_everflow.domain.errors import (
     EverflowUnavailableError,
     JobError,
 )
-from stripe_everflow.domain.jobs import PostbackJob
+from stripe_everflow.domain.jobs import UNDO_ACTIONS, PostbackJob
 from stripe_everflow.ports.everflow import CircuitBreaker
 from stripe_everflow.posting.outcome import PostOutcome
 from stripe_everflow.posting.poster import Poster
@@ -88,9 +89,14 @@ class _Read:
 
 
 def lane_of(record: BatchRecord, job: PostbackJob | None) -> str:
-    """Refunds of one charge share a lane; anything else runs alone."""
-    if job is not None and job.action == "refund" and job.stripe.charge_id:
-        return f"charge:{job.stripe.charge_id}"
+    """Refunds, refund failures and disputes of one conversion share a lane (each
+    reads and changes where the conversion stands in Everflow); refunds of money the
+    bridge never counted share their charge's; anything else runs alone."""
+    if job is not None and job.action in UNDO_ACTIONS:
+        if job.conversion_job_key:
+            return f"conversion:{job.conversion_job_key}"
+        if job.stripe.charge_id:
+            return f"charge:{job.stripe.charge_id}"
     return f"record:{record.message_id}"
 
 

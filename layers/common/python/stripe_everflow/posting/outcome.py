@@ -9,7 +9,8 @@ from typing import Any
 @dataclass(frozen=True)
 class PostOutcome:
     # posted | rejected | failed | duplicate; for refunds and disputes also reversed |
-    # adjusted | restored | recorded | not_ours | nothing_to_undo | superseded
+    # adjusted | restored | recorded | not_ours | nothing_to_undo | superseded |
+    # restore_needs_key (a restore Everflow's API key is needed for: recorded, not retried)
     status: str
     job_key: str
     http_status: int | None = None

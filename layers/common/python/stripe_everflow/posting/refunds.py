@@ -29,7 +29,7 @@ from stripe_everflow.domain.postback import redact_url, reversal_params
 from stripe_everflow.posting.outcome import PostOutcome
 
 if TYPE_CHECKING:
-    from stripe_everflow.ports.everflow import Ledger
+    from stripe_everflow.ports.everflow import Ledger, NetworkApi
     from stripe_everflow.posting.poster import Poster
 
 
@@ -115,20 +115,9 @@ def apply_undo(poster: Poster, job: PostbackJob, body: str) -> PostOutcome:
 
 def _advance_refund_state(ledger: Ledger, conversion_key: str, job: PostbackJob) -> bool:
     """Make the job's refund state the conversion's; False when a later one is in."""
-    advance = getattr(ledger, "advance_refund_state", None)
-    if advance is not None:
-        return bool(
-            advance(
-                conversion_key, job.occurred_at, undo.refunded_minor(job), undo.charge_minor(job)
-            )
-        )
-    if not ledger.raise_refunded(conversion_key, undo.refunded_minor(job)):
-        return False
-    ledger.annotate(
-        conversion_key,
-        {undo.REFUND_STATE_AT: job.occurred_at, undo.REFUND_CHARGE: undo.charge_minor(job)},
+    return ledger.advance_refund_state(
+        conversion_key, job.occurred_at, undo.refunded_minor(job), undo.charge_minor(job)
     )
-    return True
 
 
 class _Calls:
@@ -198,7 +187,7 @@ class _Calls:
             self.facts["conversion_id"] = self._conversion_id
         return self._conversion_id
 
-    def _network_api(self) -> tuple[Any, str, str]:
+    def _network_api(self) -> tuple[NetworkApi, str, str]:
         """The Network API, the key and the conversion id (raises EverflowApiError
         while Everflow cannot name the conversion yet: retried)."""
         api, key = self._poster.network_api, self._api_key

@@ -188,6 +188,40 @@ class Ledger:
             ExpressionAttributeValues=to_attributes({f":{k}": v for k, v in values.items()}),
         )
 
+    def advance_refund_state(
+        self, conversion_key: str, at: int, refunded_minor: int, charge_minor: int
+    ) -> bool:
+        """Make (``at``, ``refunded_minor``) the conversion's charge refund state — the
+        latest ``charge.refunded`` by event time, in one second the larger amount (a
+        failed refund takes its amount out of the charge's, so amounts alone do not
+        order states). False when a later state was already applied (this one is
+        stale). An entry written before states were timed keeps its amount order."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=ledger_key(conversion_key),
+                UpdateExpression=(
+                    "SET refunded_minor = :refunded, refund_state_at = :at, "
+                    "refund_charge_minor = :charge"
+                ),
+                ConditionExpression=(
+                    "(attribute_not_exists(refund_state_at) AND "
+                    "(attribute_not_exists(refunded_minor) OR refunded_minor <= :refunded)) "
+                    "OR refund_state_at < :at "
+                    "OR (refund_state_at = :at AND refunded_minor <= :refunded)"
+                ),
+                ExpressionAttributeValues={
+                    ":refunded": {"N": str(refunded_minor)},
+                    ":at": {"N": str(at)},
+                    ":charge": {"N": str(charge_minor)},
+                },
+            )
+            return True
+        except Exception as error:
+            if condition_failed(error):
+                return False
+            raise
+
     def raise_refunded(self, conversion_key: str, refunded_minor: int) -> bool:
         """Move the conversion's refunded high-water mark up to ``refunded_minor``;
         False when a later refund state was already applied (this one is stale)."""
