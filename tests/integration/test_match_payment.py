@@ -67,7 +67,7 @@ def test_initial_payment_and_rebill_are_matched_to_the_click(
     assert first["stripe"]["customer_id"] == "cus_QbridgeJenny01"
     assert first["stripe"]["subscription_id"] == "sub_1QbridgeSub001"
     assert first["stripe"]["price_ids"] == ["price_1QbridgeMonthly"]
-    assert first["currency"] == "USD" and first["schema"] == "postback-job/1"
+    assert first["currency"] == "USD" and first["schema"] == "postback-job/1.1"
     renewal = next(j for j in jobs if j["kind"] == "rebill")
     assert renewal["target"]["matched_by"] == "customer_pin"
 

@@ -1,4 +1,4 @@
-"""PostbackQueue messages (schema postback-job/1): what the matcher writes and the
+"""PostbackQueue messages (schema postback-job/1.N): what the matcher writes and the
 poster reads back."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_conversion_job_of_the_first_invoice(shape: str) -> None:
 
     # Then
     assert document == {
-        "schema": "postback-job/1",
+        "schema": "postback-job/1.1",
         "job_key": "conversion:default:in_1QbridgeFirst01",
         "action": "conversion",
         "kind": "initial",
@@ -70,6 +70,7 @@ def test_conversion_job_of_the_first_invoice(shape: str) -> None:
         "amount_refunded": None,
         "charge_amount": None,
         "dispute_status": None,
+        "coupon_code": None,
         "conversion_job_key": None,
         "stripe": {
             "event_id": f"evt_1QbridgeInvoicePaidFirst{shape.capitalize()}",

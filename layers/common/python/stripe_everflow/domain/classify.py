@@ -108,7 +108,12 @@ class Classification:
     carried_clicks: tuple[CarriedClick, ...] = ()
     price_ids: tuple[str, ...] = ()
     product_ids: tuple[str, ...] = ()
+    # The promotion code the payment used: its id (``promo_…``), the code customers
+    # typed when the payload expanded it, or (basil invoices, which name only their
+    # discounts) the discount ids the matcher resolves through Stripe's API.
     promotion_code: str | None = None
+    coupon_code: str | None = None
+    discount_ids: tuple[str, ...] = ()
     billing_reason: str | None = None
     occurred_at: int = 0
     needs_invoice_check: bool = False
@@ -319,8 +324,6 @@ def _classify_invoice_paid(
         return _ignored(ids, "zero_amount")
     currency = _currency(invoice.get("currency"))
     prices, products = _invoice_prices(invoice)
-    discount = invoice.get("discount")
-    promotion = _label(discount.get("promotion_code")) if isinstance(discount, Mapping) else None
     carried = _metadata_click(
         subscription_details, settings.click_metadata_key, "subscription_metadata"
     )
@@ -335,10 +338,35 @@ def _classify_invoice_paid(
         carried_clicks=carried.clicks,
         price_ids=prices,
         product_ids=products,
-        promotion_code=promotion,
+        **_promotion(invoice.get("discount"), invoice.get("discounts")),
         billing_reason=_label(reason),
         occurred_at=_paid_at(invoice, event),
     )
+
+
+def _promotion(*sources: Any) -> dict[str, Any]:
+    """The promotion code a payment used, from an object's ``discount`` (before
+    2025-03-31) and ``discounts`` (an invoice's discount ids or objects; a Checkout
+    Session's ``{coupon, promotion_code}``): the first promotion code named, and the
+    code itself when expanded; else the discount ids left to resolve. A discount
+    without a promotion code (a coupon applied directly) names none; odd shapes are
+    skipped, never fatal."""
+    discount_ids: list[str] = []
+    for source in sources:
+        for discount in source if isinstance(source, list) else [source]:
+            if isinstance(discount, str):
+                if discount.startswith("di_") and is_stripe_id(discount):
+                    discount_ids.append(discount)
+                continue
+            if not isinstance(discount, Mapping):
+                continue
+            promotion = discount.get("promotion_code")
+            promotion_id = _label(promotion)
+            if promotion_id is None or not is_stripe_id(promotion_id):
+                continue
+            code = _label(promotion.get("code")) if isinstance(promotion, Mapping) else None
+            return {"promotion_code": promotion_id, "coupon_code": code}
+    return {"discount_ids": tuple(dict.fromkeys(discount_ids))}
 
 
 def _paid_at(invoice: Mapping[str, Any], event: Mapping[str, Any]) -> int:
@@ -401,6 +429,7 @@ def _classify_checkout(
         amount_minor=amount,
         currency=_currency(session.get("currency")),
         occurred_at=_timestamp(event.get("created")),
+        **_promotion(session.get("discounts")),
         **facts,
     )
 

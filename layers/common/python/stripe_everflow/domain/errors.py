@@ -121,6 +121,14 @@ class StripeApiError(BridgeError):
     reason = "stripe_api_unavailable"
 
 
+class StripeRefusedError(StripeApiError):
+    """Stripe answered for good: the key may not read the object (401/403) or the
+    object does not exist (404). Retrying changes nothing; callers that can do
+    without the answer catch it."""
+
+    reason = "stripe_api_refused"
+
+
 class JobError(BridgeError):
     """A postback job that cannot be sent now; the record fails and SQS retries it."""
 

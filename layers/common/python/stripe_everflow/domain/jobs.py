@@ -3,10 +3,10 @@
 The matcher writes a ``PostbackJob`` with ``to_json``; the poster reads it back with
 ``PostbackJob.from_json``, the one reader of the contract.
 
-Schema ``postback-job/1`` (JSON)::
+Schema ``postback-job/1.1`` (JSON)::
 
     {
-      "schema": "postback-job/1",
+      "schema": "postback-job/1.1",
       "job_key": "conversion:default:in_1Q…",  # (account, Stripe object, action): exactly-once key
       "action": "conversion" | "refund" | "refund_failed" | "dispute_opened" | "dispute_closed",
       "kind": "initial" | "rebill" | null,      # conversions only
@@ -18,6 +18,9 @@ Schema ``postback-job/1`` (JSON)::
       "amount_refunded": "15.00" | null,        # charge.refunded: cumulative refunded on the charge
       "charge_amount": "49.00" | null,          # charge.refunded: what the charge captured
       "dispute_status": "won" | null,
+      "coupon_code": "FALL20" | "promo_…" | null,  # 1.1; conversions: Everflow's
+                                                # coupon_code (the code customers typed,
+                                                # else the promotion code's id)
       "conversion_job_key": "conversion:default:in_1Q…" | null,  # refunds, disputes: the
                                                 # conversion they undo; null = not ours
       "stripe": {"event_id", "event_type", "invoice_id", "charge_id", "payment_intent_id",
@@ -52,13 +55,14 @@ from stripe_everflow.domain.classify import Classification
 from stripe_everflow.domain.errors import MalformedJobError, UnsupportedJobError
 from stripe_everflow.domain.money import to_major_units
 
-POSTBACK_JOB_SCHEMA = "postback-job/1"
+POSTBACK_JOB_SCHEMA = "postback-job/1.1"  # written; read: any postback-job/1.N
+_READS = "postback-job/1"
 JobAction = Literal["conversion", "refund", "refund_failed", "dispute_opened", "dispute_closed"]
 JOB_ACTIONS: tuple[str, ...] = get_args(JobAction)
 UNDO_ACTIONS = ("refund", "refund_failed", "dispute_opened", "dispute_closed")
 _SCHEMA = re.compile(r"postback-job/(\d+)(?:\.\d+)?")
 _READ_MAJOR = "1"
-_JOB_TEXTS = ("kind", "conversion_job_key", "currency", "dispute_status")
+_JOB_TEXTS = ("kind", "conversion_job_key", "currency", "dispute_status", "coupon_code")
 _STRIPE_TEXTS = (
     "event_id",
     "event_type",
@@ -172,6 +176,7 @@ class PostbackJob:
     amount_refunded: Decimal | None = None
     charge_amount: Decimal | None = None
     dispute_status: str | None = None
+    coupon_code: str | None = None
     stripe: StripeRefs = field(default_factory=StripeRefs)
 
     def __post_init__(self, classification: Classification | None) -> None:
@@ -222,6 +227,7 @@ class PostbackJob:
             "amount_refunded": text(self.amount_refunded),
             "charge_amount": text(self.charge_amount),
             "dispute_status": self.dispute_status,
+            "coupon_code": self.coupon_code,
             "conversion_job_key": self.conversion_job_key,
             "stripe": self.stripe.as_dict(),
             "target": self.target.as_dict() if self.target else None,
@@ -247,9 +253,9 @@ class PostbackJob:
         schema = document.get("schema")
         version = _SCHEMA.fullmatch(schema) if isinstance(schema, str) else None
         if version is None:
-            raise MalformedJobError(f"not a {POSTBACK_JOB_SCHEMA} job")
+            raise MalformedJobError(f"not a {_READS} job")
         if version.group(1) != _READ_MAJOR:
-            raise MalformedJobError(f"{schema} jobs are not read here (only {POSTBACK_JOB_SCHEMA})")
+            raise MalformedJobError(f"{schema} jobs are not read here (only {_READS})")
         job = _Fields(document, "")
         job_key, account = job.required_text("job_key"), job.required_text("account")
         action = job.required_text("action")

@@ -177,9 +177,10 @@ def conversion_params(
     order_id = job.order_id
     if order_id:
         params.append(("order_id", order_id))
-    promotion = job.stripe.promotion_code
-    if promotion:
-        params.append(("coupon_code", promotion))
+    # Jobs written before postback-job/1.1 name only the promotion code's id.
+    coupon = job.coupon_code or job.stripe.promotion_code
+    if coupon:
+        params.append(("coupon_code", coupon))
     for name in sorted(settings.adv_params):
         value = _adv_value(job, settings.adv_params[name])
         if value:

@@ -43,6 +43,12 @@ def link_key(account: str, payment_intent_id: str) -> Key:
     return (f"intent#{account}#{payment_intent_id}", "invoice")
 
 
+def coupon_key(account: str, stripe_id: str) -> Key:
+    """The code customers type for a promotion code (``promo_…``) or the promotion
+    code of a discount (``di_…``; "" for none): Stripe never changes either."""
+    return (f"coupon#{account}#{stripe_id}", "code")
+
+
 def object_key(account: str, stripe_id: str) -> Key:
     return (f"object#{account}#{stripe_id}", "conversion")
 

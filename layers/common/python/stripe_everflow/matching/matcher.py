@@ -75,6 +75,7 @@ from stripe_everflow.domain.records import (
     waiting_ids,
 )
 from stripe_everflow.domain.secret import BridgeSecret, CachedSecret, StripeAccount
+from stripe_everflow.matching.coupons import CouponCodes, coupon_keys
 from stripe_everflow.parking import replay_parked
 from stripe_everflow.ports import MessageSender
 from stripe_everflow.ports.attribution import AttributionStore, StripeReader
@@ -104,6 +105,8 @@ class MatchOutcome:
     kind: str | None = None
     matched_by: str | None = None
     replayed: int = 0
+    # how the job's coupon_code was found (matching.coupons); None: no promotion code
+    coupon: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -150,6 +153,10 @@ class Matcher:
     _prefetched: dict[Key, dict[str, Any]] = field(default_factory=dict)
     _prefetched_keys: set[Key] = field(default_factory=set)
     _accounts: set[str] = field(default_factory=set)
+    coupons: CouponCodes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.coupons = CouponCodes(self.store, self.stripe)
 
     # -------------------------------------------------------------- set-up
 
@@ -200,6 +207,7 @@ class Matcher:
                 keys.append(email_key(hashed))
             if c.needs_invoice_check and c.ids.payment_intent_id:
                 keys.append(link_key(incoming.account, c.ids.payment_intent_id))
+            keys.extend(coupon_keys(incoming.account, c))
         self._prefetched = self.store.get_many(keys) if keys else {}
         self._prefetched_keys = set(keys)
 
@@ -318,6 +326,7 @@ class Matcher:
                 assert taken.claim is not None
                 return self._lost(account, incoming, c, hash_key, taken.claim, outcome)
             claim, target, kind, release = taken
+        coupon_code, coupon = self.coupons.of(account, c, self._lookup)
         job = PostbackJob(
             job_key=f"conversion:{account.name}:{c.money_key}",
             action="conversion",
@@ -326,6 +335,7 @@ class Matcher:
             classification=c,
             kind=kind,
             target=target,
+            coupon_code=coupon_code,
         )
         self.postbacks.send(job.to_json(), {"job_key": job.job_key, "action": "conversion"})
         sent = replace(claim, job_key=job.job_key)
@@ -344,7 +354,12 @@ class Matcher:
         replayed += self.replay_parked(release) if release else 0
         matched_by = target.matched_by if isinstance(target, ClickTarget) else "everflow_email"
         return outcome(
-            "job", job_key=job.job_key, kind=kind, matched_by=matched_by, replayed=replayed
+            "job",
+            job_key=job.job_key,
+            kind=kind,
+            matched_by=matched_by,
+            replayed=replayed,
+            coupon=coupon,
         )
 
     @staticmethod

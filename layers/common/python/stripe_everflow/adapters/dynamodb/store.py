@@ -13,6 +13,8 @@ time too, since DynamoDB deletes expired items late):
 - payment link: ``intent#<account>#<pi_…>`` / ``invoice`` — the invoice an intent paid;
 - object link: ``object#<account>#<ch_…|pi_…>`` / ``conversion`` — the conversion job
   of the money a charge or intent paid (for refunds and disputes);
+- promotion code: ``coupon#<account>#<promo_…|di_…>`` / ``code`` — the code customers
+  type ("" for a discount without one), kept ``COUPON_DAYS``;
 - parked payment: ``parked#email#<hmac>`` or ``parked#customer#<account>#<cus_…>`` /
   event id — the queue message to replay, with ``expires_at``; beside a customer's
   pin, ``customer#<account>#<cus_…>`` / ``parked`` notes that payments may be parked
@@ -66,6 +68,8 @@ _NOT_COUNTED = {
 }
 
 BATCH_GET_LIMIT = 100
+# How long a promotion code's code is kept after it was last read from Stripe.
+COUPON_DAYS = 400
 BATCH_ATTEMPTS = 5
 BATCH_WRITE_LIMIT = 25
 
@@ -500,6 +504,22 @@ class AttributionStore:
             ReturnValues="ALL_OLD",
         )
         return waiting_ids(self._attributes(answer))
+
+    def put_coupon_code(self, key: Key, code: str) -> None:
+        """Keep a promotion code's code (or a discount's, "" for none); Stripe never
+        changes it, so the item stays until COUPON_DAYS after it was last written."""
+        self.write_requests += 1
+        self._db.put_item(
+            TableName=self._table,
+            Item=to_attributes(
+                {
+                    "pk": key[0],
+                    "sk": key[1],
+                    "code": code,
+                    "expires_at": int(self._clock()) + COUPON_DAYS * 86_400,
+                }
+            ),
+        )
 
     # -------------------------------------------------------------- parking
 
