@@ -10,7 +10,9 @@ inclusive), and prints them with totals per currency, as a table, CSV or JSON.
 * ``refunds``: refunds, refunds that failed, and disputes — the Everflow action
   taken (reversal, restore, adjustment, payout prorated, record only, not ours, restore
   needs the key), the refunded amount and the charge's, the failed refund's amount,
-  the sale amount and payout after.
+  the sale amount and payout after — and, read from AttributionTable, those still
+  waiting for their payment (status ``waiting``: the job they will send, since when,
+  and when they give up and are recorded not ours).
 """
 
 from __future__ import annotations
@@ -66,6 +68,50 @@ def ledger_client(endpoint: str | None, stack: str | None, region: str | None) -
     target = resolve_target(endpoint, stack, region)
     table = "LedgerTable" if target.endpoint else target.output("LedgerTableName")
     return target.client("dynamodb"), table
+
+
+def read_entries(
+    endpoint: str | None, stack: str | None, region: str | None
+) -> list[dict[str, Any]]:
+    """The ledger's job entries, and the refunds and disputes waiting for their payment
+    (as entries of status ``waiting``) of every account the ledger names."""
+    target = resolve_target(endpoint, stack, region)
+    dynamodb = target.client("dynamodb")
+    local = bool(target.endpoint)
+    entries = read_ledger(dynamodb, "LedgerTable" if local else target.output("LedgerTableName"))
+    accounts = {str(e["account"]) for e in entries if isinstance(e.get("account"), str)}
+    attribution = "AttributionTable" if local else target.output("AttributionTableName")
+    return entries + read_waiting(dynamodb, attribution, accounts | {"default"})
+
+
+def read_waiting(dynamodb: Any, table: str, accounts: Iterable[str]) -> list[dict[str, Any]]:
+    """Each refund or dispute of ``accounts`` waiting for its payment, as the ledger
+    entry its job will make, with status ``waiting``, ``waiting_since`` and
+    ``give_up_at``. An item that cannot be read is kept as an entry naming it."""
+    from stripe_everflow.adapters.dynamodb.ledger import entry_of
+    from stripe_everflow.adapters.dynamodb.store import AttributionStore
+    from stripe_everflow.domain.errors import JobError
+    from stripe_everflow.domain.jobs import PostbackJob
+
+    store = AttributionStore(table, dynamodb)
+    entries: list[dict[str, Any]] = []
+    for account in sorted(accounts):
+        for waiting in store.waiting_of(account):
+            try:
+                entry = entry_of(PostbackJob.from_json(waiting.job))
+            except (JobError, ValueError):
+                # counted as a waiting refund without amount or currency: named in notes
+                entry = {"job_key": f"waiting:{account}:{waiting.event_id}", "action": "refund"}
+            entries.append(
+                entry
+                | {
+                    "pk": f"waiting#{account}#{waiting.event_id}",
+                    "status": "waiting",
+                    "waiting_since": waiting.waiting_since,
+                    "give_up_at": waiting.give_up_at,
+                }
+            )
+    return entries
 
 
 def read_ledger(dynamodb: Any, table: str) -> list[dict[str, Any]]:
@@ -247,6 +293,7 @@ _REPORTED_STATUSES = {
     "superseded": "superseded",
     "nothing_to_undo": "nothing_to_undo",
     "restore_needs_key": "restore needs key",
+    "waiting": "none yet: waits for its payment",
 }
 
 
@@ -334,7 +381,8 @@ def refund_totals(
     latest cumulative refunded amount (by time, as the poster orders refund states)
     less the refunds that failed at or after it —, the same for payments the bridge
     never reported, the refunds that failed and the money they gave back, restores
-    waiting for the API key, payouts prorated, and disputes by stage. ``moments``:
+    waiting for the API key, payouts prorated, disputes by stage, and the refunds and
+    disputes still waiting for their payment (counted apart). ``moments``:
     each row's time (else the rows are taken in order). A row whose amount or currency
     cannot be read is left out (and named)."""
     latest: dict[tuple[str, str, bool], RefundState] = {}
@@ -344,6 +392,14 @@ def refund_totals(
         currency = _currency(row["currency"])
         moment = (moments[index] if moments is not None else None) or index
         counted = row["status"] in COUNTED_REFUND_STATES
+        if row["status"] == "waiting":
+            # Not applied anywhere yet: counted apart, never in what was refunded.
+            if currency is None:
+                _note_left_out(notes, row, ["currency"])
+                continue
+            kind = "disputes_waiting" if row["action"].startswith("dispute") else "refunds_waiting"
+            totals[currency][kind] += 1
+            continue
         if row["action"] in ("refund", "refund_failed") and counted:
             field_name = "refunded" if row["action"] == "refund" else "failed"
             amount = _amount(row[field_name] or 0)
