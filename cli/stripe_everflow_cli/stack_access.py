@@ -16,6 +16,7 @@ LOCAL_SECRETS = ("StripeWebhookSecret", "BridgeSecret")
 @dataclass(frozen=True)
 class StackAccess:
     target: StackTarget
+    stack: str | None = None
 
     @property
     def local(self) -> bool:
@@ -23,24 +24,25 @@ class StackAccess:
 
     def bridge_secret(self) -> Any:
         """The two secrets merged and parsed (``domain.secret``); raises ValueError
-        naming what is wrong."""
+        naming what is wrong (never a value)."""
+        return self.cached_secret().get()
+
+    def cached_secret(self) -> Any:
+        """The secret as the functions hold it (``CachedSecret``), read once here;
+        raises ValueError naming what is wrong."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         from stripe_everflow.adapters.secrets import secret_reader
         from stripe_everflow.domain.errors import SecretUnavailableError
-        from stripe_everflow.domain.secret import parse_bridge_secret
+        from stripe_everflow.domain.secret import CachedSecret
 
-        ids = (
-            LOCAL_SECRETS
-            if self.local
-            else (
-                self.target.output("StripeWebhookSecretArn"),
-                self.target.output("BridgeSecretArn"),
-            )
-        )
+        outputs = ("StripeWebhookSecretArn", "BridgeSecretArn")
+        ids = LOCAL_SECRETS if self.local else tuple(self.target.output(o) for o in outputs)
         try:
             text = secret_reader(",".join(ids), self.target.client("secretsmanager"))()
-            return parse_bridge_secret(text)
+            cached = CachedSecret(lambda: text, max_age=float("inf"))
+            cached.get()
+            return cached
         except SecretUnavailableError as error:
             raise ValueError(f"the bridge secret: {error}") from None
         except ClientError as error:
@@ -48,6 +50,25 @@ class StackAccess:
             raise ValueError(f"the bridge secret cannot be read: {code}") from None
         except BotoCoreError as error:
             raise ValueError(f"the bridge secret cannot be read: {error}") from None
+
+    def webhook_settings(self) -> Any:
+        """StripeWebhookFunction's settings (allow-list, email mode) as the stack runs
+        them: a deployed function's environment, or the template resolved with the
+        local stack's parameters (``stripe-everflow.local.json`` when present)."""
+        from stripe_everflow.config import WebhookSettings
+
+        if self.local:
+            environment = _local_function_environment("StripeWebhookFunction")
+        else:
+            cloudformation = self.target.client("cloudformation")
+            resource = cloudformation.describe_stack_resource(
+                StackName=self.stack, LogicalResourceId="StripeWebhookFunction"
+            )["StackResourceDetail"]["PhysicalResourceId"]
+            configuration = self.target.client("lambda").get_function_configuration(
+                FunctionName=resource
+            )
+            environment = configuration.get("Environment", {}).get("Variables", {})
+        return WebhookSettings.from_environ(environment)
 
     def attribution_store(self) -> Any:
         from stripe_everflow.adapters.dynamodb.store import AttributionStore
@@ -68,4 +89,27 @@ class StackAccess:
 
 def stack_access(endpoint: str | None, stack: str | None, region: str | None) -> StackAccess:
     """Raises ValueError when no stack is named or its outputs cannot be read."""
-    return StackAccess(resolve_target(endpoint, stack, region))
+    return StackAccess(resolve_target(endpoint, stack, region), None if endpoint else stack)
+
+
+def _local_function_environment(logical_id: str) -> dict[str, str]:
+    import os
+    from pathlib import Path
+
+    from stripe_everflow_cli.localconfig import DEFAULT_CONFIG_FILE, load_local_config
+    from stripe_everflow_cli.preflight import PlaceholderResolver, check_parameters
+    from stripe_everflow_cli.stack import find_project_root
+    from stripe_everflow_cli.template import function_specs, load_template
+
+    try:
+        root = find_project_root()
+    except FileNotFoundError:
+        raise ValueError(
+            "template.yaml is not here or above: run from the project to reach the local stack"
+        ) from None
+    config_file = Path(DEFAULT_CONFIG_FILE)
+    config = load_local_config(config_file if config_file.is_file() else None, os.environ)
+    template = load_template(root / "template.yaml")
+    resolver = PlaceholderResolver(parameters=check_parameters(template, config.parameters))
+    [spec] = [s for s in function_specs(template) if s.logical_id == logical_id]
+    return {k: str(v) for k, v in resolver.resolve(spec.environment).items()}

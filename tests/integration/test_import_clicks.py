@@ -27,7 +27,7 @@ class _Session:
         self._clients = {"sqs": aws.sqs, "dynamodb": aws.dynamodb}
         self._clients["secretsmanager"] = aws.secretsmanager
 
-    def client(self, service: str, endpoint_url: str | None = None) -> Any:
+    def client(self, service: str, **options: Any) -> Any:
         return self._clients[service]
 
 

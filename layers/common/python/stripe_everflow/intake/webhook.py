@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from stripe_everflow.config import QUEUE_MAX_MESSAGE_BYTES, WebhookSettings
 from stripe_everflow.domain.emails import redact_emails
@@ -118,7 +118,24 @@ def accept_stripe_webhook(
         event = json.loads(request.body)
     except (ValueError, RecursionError):
         raise BodyNotJsonError("the body is not valid JSON") from None
-    summary = read_event_summary(event)
+    return queue_event(event, account, settings=settings, secret=secret, sender=sender, now=now)
+
+
+def queue_event(
+    event: Any,
+    account: StripeAccount,
+    *,
+    settings: WebhookSettings,
+    secret: CachedSecret,
+    sender: MessageSender,
+    now: float,
+    source: str = "webhook",
+) -> IntakeOutcome:
+    """The checks after the signature — livemode, allow-list, shape — then the send
+    to PaymentEventsQueue. Also the path of events the operator replays (``source``
+    ``replay``), which carry no signature. Raises StripeEventError (through
+    ``read_event_summary``) for a body that is not a Stripe event."""
+    summary = read_event_summary(event)  # a JSON object from here on
     if summary.livemode != account.livemode:
         return IntakeOutcome("ignored", summary.id, summary.type, reason="livemode_mismatch")
     if not settings.allows(summary.type):
@@ -129,7 +146,7 @@ def accept_stripe_webhook(
     if not settings.keep_plain_emails:
         event = redact_emails(event, _email_hash_key(secret))
     message = PaymentEventMessage(
-        account=account.name, source="webhook", received_at=int(now), event=event
+        account=account.name, source=source, received_at=int(now), event=event
     )
     body = message.to_json()
     if len(body.encode("utf-8")) > QUEUE_MAX_MESSAGE_BYTES:
