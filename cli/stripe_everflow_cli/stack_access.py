@@ -4,7 +4,7 @@ the same adapters the functions use."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stripe_everflow_cli.targets import StackTarget, resolve_target
@@ -76,6 +76,17 @@ class StackAccess:
         table = "AttributionTable" if self.local else self.target.output("AttributionTableName")
         return AttributionStore(table, self.target.client("dynamodb"))
 
+    def backfill_checkpoint(self, account: str) -> Any:
+        from stripe_everflow_cli.backfill import Checkpoint
+
+        table = "AttributionTable" if self.local else self.target.output("AttributionTableName")
+        return Checkpoint(self.target.client("dynamodb"), table, account)
+
+    def payment_events_batch(self) -> BatchSender:
+        """PaymentEventsQueue for many messages: SendMessageBatch of 10, on ``flush``."""
+        sender = self.payment_events()
+        return BatchSender(sender._sqs, sender._queue_url)
+
     def payment_events(self) -> Any:
         from stripe_everflow.adapters.sqs import SqsSender
 
@@ -113,3 +124,55 @@ def _local_function_environment(logical_id: str) -> dict[str, str]:
     resolver = PlaceholderResolver(parameters=check_parameters(template, config.parameters))
     [spec] = [s for s in function_specs(template) if s.logical_id == logical_id]
     return {k: str(v) for k, v in resolver.resolve(spec.environment).items()}
+
+
+SQS_BATCH = 10
+SEND_ATTEMPTS = 5
+
+
+@dataclass
+class BatchSender:
+    """Collects messages and sends them in SendMessageBatch requests of 10 on
+    ``flush`` (and whenever 10 are waiting); entries SQS refuses for a moment are sent
+    again, up to SEND_ATTEMPTS times, then raise."""
+
+    sqs: Any
+    queue_url: str
+    waiting: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    sent: int = 0
+
+    def send(self, body: str, attributes: dict[str, str]) -> str:
+        self.waiting.append((body, attributes))
+        if len(self.waiting) >= SQS_BATCH:
+            self.flush()
+        return "batched"
+
+    def flush(self) -> None:
+        while self.waiting:
+            chunk, self.waiting = self.waiting[:SQS_BATCH], self.waiting[SQS_BATCH:]
+            entries = {
+                str(i): {
+                    "Id": str(i),
+                    "MessageBody": body,
+                    "MessageAttributes": {
+                        k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+                    },
+                }
+                for i, (body, attributes) in enumerate(chunk)
+            }
+            for _ in range(SEND_ATTEMPTS):
+                answer = self.sqs.send_message_batch(
+                    QueueUrl=self.queue_url, Entries=list(entries.values())
+                )
+                for done in answer.get("Successful", []):
+                    entries.pop(done["Id"], None)
+                    self.sent += 1
+                if not entries:
+                    break
+            if entries:
+                failed = answer.get("Failed", [{}])[0]
+                raise ValueError(
+                    f"PaymentEventsQueue refused {len(entries)} message(s): "
+                    f"{failed.get('Code', 'unknown')} (run the same command again: "
+                    "what was queued is counted once)"
+                )
