@@ -1,27 +1,41 @@
 """`stripe-everflow`: the bridge's command line.
 
-stripe-everflow local [--port N] [--everflow-url URL] [--config FILE]
-stripe-everflow demo
-stripe-everflow send EVENT.json [--url URL] [--secret whsec_…]
-stripe-everflow sign EVENT.json [--secret whsec_…] [--account NAME] [--apigw]
+  stripe-everflow local            the whole pipeline on this machine
+  stripe-everflow setup            connect Stripe and Everflow to a stack (guided)
+  stripe-everflow doctor           check a stack, Stripe and Everflow: one line per check
+  stripe-everflow status           a stack at a glance
+  stripe-everflow COMMAND --help   each command's arguments and defaults
+
+A stack is the local one running here (found automatically, or --endpoint URL) or a
+deployed one (--stack NAME [--region R]). Errors are one line and a documented exit
+code (README, "Exit codes"); STRIPE_EVERFLOW_DEBUG=1 shows a traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib
 import json
 import os
 import signal
+import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from stripe_everflow_cli import errors
+from stripe_everflow_cli.errors import CliError, cli_error_of, one_line, read_json_file
 from stripe_everflow_cli.localconfig import (
     DEFAULT_CONFIG_FILE,
     LOCAL_WEBHOOK_SECRET,
     load_local_config,
 )
+
+PROG = "stripe-everflow"
+DEBUG_VARIABLE = "STRIPE_EVERFLOW_DEBUG"
 
 
 def _config_path(value: str | None) -> Path | None:
@@ -31,16 +45,60 @@ def _config_path(value: str | None) -> Path | None:
     return default if default.is_file() else None
 
 
+def _check_port_free(port: int, flag: str) -> None:
+    """Raises CliError when ``port`` is taken (the embedded AWS server would wait for
+    it forever)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            if error.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise CliError(
+                    f"port {port} ({flag}) is already in use",
+                    f"stop the program using it or pick another with {flag} (0 = any free port)",
+                    errors.PORT_BUSY,
+                ) from None
+            raise
+
+
+def _check_config_file(path: Path | None) -> None:
+    """A missing file or one that is not JSON, named with its own exit code (what is
+    wrong inside it is ``load_local_config``'s to say)."""
+    if path is not None:
+        read_json_file(path, "local config (JSON, see README: The local stack)")
+    raw = os.environ.get("STRIPE_EVERFLOW_SECRET")
+    if raw:
+        try:
+            json.loads(raw)
+        except ValueError:
+            raise CliError(
+                "STRIPE_EVERFLOW_SECRET is not valid JSON",
+                "set it to the secret's JSON document, or unset it",
+                errors.NOT_JSON,
+            ) from None
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from stripe_everflow_cli.stack import LocalStack, find_project_root
+    from stripe_everflow_cli.targets import clear_local_state, write_local_state
 
     try:
-        config = load_local_config(_config_path(args.config), os.environ)
+        root = find_project_root()
+    except FileNotFoundError:
+        raise errors.outside_project() from None
+    path = _config_path(args.config)
+    _check_config_file(path)
+    try:
+        config = load_local_config(path, os.environ)
     except ValueError as error:
         print(f"stripe-everflow local: {error}", file=sys.stderr)
         return 2
+    _check_port_free(args.port, "--port")
+    _check_port_free(args.aws_port, "--aws-port")
     stack = LocalStack(
-        project_root=find_project_root(),
+        project_root=root,
         config=config,
         port=args.port,
         aws_port=args.aws_port,
@@ -56,26 +114,31 @@ def cmd_local(args: argparse.Namespace) -> int:
     except ValueError as error:  # a bad parameter or setting: nothing was started
         print(f"stripe-everflow local: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:  # taken between the check and the start
+            raise errors.port_busy(args.port) from None
+        raise
+    urls = {
+        "url": stack.base_url,
+        "aws_endpoint": stack.aws_endpoint,
+        "everflow_url": stack.everflow_url,
+    }
     _print_ready(stack, config)
     if args.ready_file:
         # Written aside, then renamed: a watcher never reads a half-written file.
         ready = Path(args.ready_file)
         partial = ready.with_name(ready.name + ".partial")
-        partial.write_text(
-            json.dumps(
-                {
-                    "url": stack.base_url,
-                    "aws_endpoint": stack.aws_endpoint,
-                    "everflow_url": stack.everflow_url,
-                }
-            ),
-            encoding="utf-8",
-        )
+        partial.write_text(json.dumps(urls), encoding="utf-8")
         os.replace(partial, ready)
-    stop.wait()
-    print("stopping the local stack…", flush=True)
-    stack.stop()
-    print("stopped.", flush=True)
+    # How `status`, `doctor` and `setup` find this stack without --endpoint.
+    write_local_state({**urls, "parameters": config.parameters})
+    try:
+        stop.wait()
+    finally:
+        clear_local_state()
+        print("stopping the local stack…", flush=True)
+        stack.stop()
+        print("stopped.", flush=True)
     return 0
 
 
@@ -109,6 +172,7 @@ def _print_ready(stack: Any, config: Any) -> None:
 def cmd_everflow_standin(args: argparse.Namespace) -> int:
     from stripe_everflow_cli.everflow_standin import EverflowStandIn
 
+    _check_port_free(args.port, "--port")
     standin = EverflowStandIn(port=args.port)
     standin.set_default({"status": 200, "delay": args.delay})
     standin.start()
@@ -134,6 +198,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         start, end = parse_day(args.date_from), parse_day(args.date_to)
         dynamodb, table = ledger_client(args.endpoint, args.stack, args.region)
         entries = read_ledger(dynamodb, table)
+    except CliError:
+        raise
     except ValueError as error:
         print(f"stripe-everflow report: {error}", file=sys.stderr)
         return 2
@@ -151,6 +217,8 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
     try:
         sqs, dlq_url, source_url = queue_urls(args.queue, args.endpoint, args.stack, args.region)
+    except CliError:
+        raise
     except ValueError as error:
         print(f"stripe-everflow redrive: {error}", file=sys.stderr)
         return 2
@@ -166,7 +234,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _read_event(path: str) -> dict[str, Any]:
-    return dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    """A Stripe event file; raises CliError (missing, not JSON, not an event)."""
+    what = "Stripe event file (see events/)"
+    event = read_json_file(path, what)
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise errors.usage(f'{path} is not a Stripe event (no "type")', f"give a {what}")
+    return event
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -206,25 +279,129 @@ def cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="stripe-everflow",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written; each argument's help ends with its default, when it
+    has one worth saying (not None, not a flag's False, not already in the help)."""
 
-    local = commands.add_parser("local", help="run the whole pipeline on this machine")
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or "default" in text
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or isinstance(action, argparse._HelpAction | argparse._VersionAction)
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, whose errors are one line naming the problem and the fix."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            errors.USAGE,
+            f"{self.prog}: {one_line(message)} — see {self.prog} --help\n",
+        )
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("stripe-everflow-bridge")
+    except PackageNotFoundError:  # run from a checkout without pip install -e .
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+        except (OSError, ValueError, KeyError):
+            return "unknown"
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """--stack / --region / --endpoint, as every command working on a stack takes them."""
+    parser.add_argument(
+        "--stack",
+        help="a deployed stack's name (default: the local stack running here)",
+    )
+    parser.add_argument(
+        "--region", help="the deployed stack's region (default: your AWS configuration's)"
+    )
+    parser.add_argument(
+        "--endpoint",
+        help="the local stack's AWS endpoint, printed at its start (default: found by itself)",
+    )
+
+
+# The commands working on a stack: (name, module, help).
+STACK_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    (
+        "setup",
+        "stripe_everflow_cli.setup_stack",
+        "connect Stripe and Everflow to a stack: guided, re-runnable",
+    ),
+    (
+        "doctor",
+        "stripe_everflow_cli.doctor",
+        "check the stack, Stripe and Everflow; 1 on a problem",
+    ),
+    ("status", "stripe_everflow_cli.status", "queues, ledger totals, parked payments at a glance"),
+)
+
+# Commands other modules bring: (name, module, help). Registered when the module is
+# there and offers add_arguments(parser) and run(args) -> int.
+PLUGGED_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    (
+        "stripe-standin",
+        "stripe_everflow_cli.stripe_standin",
+        "run only the local Stripe API stand-in",
+    ),
+    ("import-clicks", "stripe_everflow_cli.import_clicks", "store clicks from a CSV file"),
+)
+
+
+def _plugged(name: str) -> tuple[Callable[[Any], None], Callable[[Any], int]] | None:
+    try:
+        module = importlib.import_module(name)
+    except Exception:  # not there yet, or broken: the rest of the CLI still works
+        return None
+    add, run = getattr(module, "add_arguments", None), getattr(module, "run", None)
+    if not callable(add) or not callable(run):
+        return None
+    return add, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=help, description=description or help, formatter_class=HelpFormatter
+        )
+
+    local = command("local", "run the whole pipeline on this machine")
     local.add_argument("--port", type=int, default=3000, help="HTTP port (0 = any free port)")
-    local.add_argument("--aws-port", type=int, default=0, help="port of the embedded moto server")
+    local.add_argument(
+        "--aws-port", type=int, default=0, help="port of the embedded moto server (0 = any free)"
+    )
     local.add_argument(
         "--everflow-url", help="where postbacks go (default: a built-in Everflow stand-in)"
     )
     local.add_argument(
-        "--config", help=f"secret and parameters file (default: ./{DEFAULT_CONFIG_FILE})"
+        "--config", help=f"secret and parameters file (default: ./{DEFAULT_CONFIG_FILE} if present)"
     )
-    local.add_argument("--log-file", help="write the functions' logs here instead of the terminal")
-    local.add_argument("--ready-file", help="write the URLs as JSON here once serving")
+    local.add_argument("--log-file", help="write the functions' logs here (default: the terminal)")
+    local.add_argument(
+        "--ready-file", help="write the URLs as JSON here once serving (default: none)"
+    )
     local.add_argument(
         "--no-consumers",
         action="store_true",
@@ -232,52 +409,101 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.set_defaults(run=cmd_local)
 
-    demo = commands.add_parser("demo", help="scripted scenario through the local stack")
+    demo = command("demo", "scripted scenario through the local stack")
     demo.set_defaults(run=cmd_demo)
 
-    standin = commands.add_parser(
-        "everflow-standin", help="run only the local Everflow stand-in (records every call)"
+    for name, module_name, text in STACK_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        sub = command(name, text, module.__doc__)
+        add_stack_arguments(sub)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+
+    standin = command(
+        "everflow-standin", "run only the local Everflow stand-in (records every call)"
     )
-    standin.add_argument("--port", type=int, default=3100)
+    standin.add_argument("--port", type=int, default=3100, help="HTTP port (0 = any free port)")
     standin.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     standin.set_defaults(run=cmd_everflow_standin)
 
-    report = commands.add_parser("report", help="conversions or refunds from the ledger")
-    report.add_argument("kind", choices=["conversions", "refunds"])
-    report.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (UTC)")
-    report.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (UTC), inclusive")
-    report.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    report.add_argument("--stack", help="a deployed stack's name (its LedgerTableName output)")
-    report.add_argument("--region", help="the deployed stack's region")
-    report.add_argument("--endpoint", help="the local stack's AWS endpoint (printed at start)")
+    for name, module_name, text in PLUGGED_COMMANDS:
+        plugged = _plugged(module_name)
+        if plugged is not None:
+            sub = command(name, text)
+            plugged[0](sub)
+            sub.set_defaults(run=plugged[1])
+
+    report = command("report", "conversions or refunds from the ledger")
+    report.add_argument("kind", choices=["conversions", "refunds"], help="what to list")
+    report.add_argument(
+        "--from", dest="date_from", help="first day, YYYY-MM-DD UTC (default: the first entry)"
+    )
+    report.add_argument(
+        "--to", dest="date_to", help="last day, YYYY-MM-DD UTC, inclusive (default: the last entry)"
+    )
+    report.add_argument(
+        "--format", choices=["table", "csv", "json"], default="table", help="output format"
+    )
+    add_stack_arguments(report)
     report.set_defaults(run=cmd_report)
 
-    again = commands.add_parser("redrive", help="send a DLQ's messages back to its queue")
-    again.add_argument("queue", choices=["payment-events", "postbacks"])
-    again.add_argument("--max", type=int, help="move at most this many")
-    again.add_argument("--stack", help="a deployed stack's name")
-    again.add_argument("--region", help="the deployed stack's region")
-    again.add_argument("--endpoint", help="the local stack's AWS endpoint (printed at start)")
+    again = command("redrive", "send a DLQ's messages back to its queue")
+    again.add_argument("queue", choices=["payment-events", "postbacks"], help="which DLQ to empty")
+    again.add_argument("--max", type=int, help="move at most this many (default: all)")
+    add_stack_arguments(again)
     again.set_defaults(run=cmd_redrive)
 
-    send = commands.add_parser("send", help="sign a Stripe event file and POST it")
-    send.add_argument("event")
-    send.add_argument("--url", default="http://127.0.0.1:3000/stripe/webhook")
-    send.add_argument("--secret", default=LOCAL_WEBHOOK_SECRET)
+    send = command("send", "sign a Stripe event file and POST it")
+    send.add_argument("event", help="a Stripe event JSON file (see events/)")
+    send.add_argument(
+        "--url", default="http://127.0.0.1:3000/stripe/webhook", help="the webhook URL"
+    )
+    send.add_argument("--secret", default=LOCAL_WEBHOOK_SECRET, help="the signing secret")
     send.set_defaults(run=cmd_send)
 
-    sign = commands.add_parser("sign", help="print a Stripe-Signature header (or an API event)")
-    sign.add_argument("event")
-    sign.add_argument("--secret", default=LOCAL_WEBHOOK_SECRET)
-    sign.add_argument("--account", default="default")
+    sign = command("sign", "print a Stripe-Signature header (or an API event)")
+    sign.add_argument("event", help="a Stripe event JSON file (see events/)")
+    sign.add_argument("--secret", default=LOCAL_WEBHOOK_SECRET, help="the signing secret")
+    sign.add_argument("--account", default="default", help="the Stripe account's name")
     sign.add_argument("--apigw", action="store_true", help="print an HTTP API payload-2.0 event")
     sign.set_defaults(run=cmd_sign)
     return parser
 
 
+def report_error(command: str | None, error: BaseException) -> int:
+    """Print ``error`` as one line; returns its exit code."""
+    where = f"{PROG} {command}" if command else PROG
+    foreseen = cli_error_of(error)
+    if foreseen is None:
+        detail = one_line(str(error))
+        print(
+            f"{where}: unexpected {type(error).__name__}{': ' + detail if detail else ''}"
+            f" — rerun with {DEBUG_VARIABLE}=1 for the traceback and report it",
+            file=sys.stderr,
+        )
+        return errors.UNEXPECTED
+    print(f"{where}: {foreseen}", file=sys.stderr)
+    return foreseen.code
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    return run_command(build_parser().parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; any failure becomes one line and its exit code."""
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return errors.INTERRUPTED
+    except Exception as error:
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        return report_error(getattr(args, "command", None), error)
 
 
 if __name__ == "__main__":
