@@ -87,7 +87,7 @@ def test_every_argument_of_every_command_has_help_naming_its_default() -> None:
 def test_the_main_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "--help")
     assert code == 0
-    for command in ("status", "local", "report"):
+    for command in ("doctor", "status", "local", "report"):
         assert f"    {command}" in out
 
 
@@ -246,7 +246,7 @@ def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("no_aws_credentials")
-@pytest.mark.parametrize("command", ["status", "report conversions"])
+@pytest.mark.parametrize("command", ["status", "doctor", "report conversions"])
 def test_a_deployed_stack_without_aws_credentials_says_how_to_give_them(
     capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
@@ -267,7 +267,7 @@ def test_a_deployed_stack_without_a_region_says_how_to_give_one(
     assert "no AWS region set" in _one_line(err)
 
 
-@pytest.mark.parametrize("command", ["status", "report conversions", "redrive postbacks"])
+@pytest.mark.parametrize("command", ["status", "doctor", "report conversions", "redrive postbacks"])
 def test_an_unknown_stack_is_named_with_the_fix(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
 ) -> None:
