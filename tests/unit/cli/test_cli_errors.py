@@ -87,7 +87,7 @@ def test_every_argument_of_every_command_has_help_naming_its_default() -> None:
 def test_the_main_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "--help")
     assert code == 0
-    for command in ("doctor", "status", "local", "report"):
+    for command in ("setup", "doctor", "status", "local", "report", "stripe-standin"):
         assert f"    {command}" in out
 
 
