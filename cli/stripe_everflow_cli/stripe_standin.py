@@ -526,22 +526,22 @@ class Collection:
             lo = max(lo, bisect.bisect_left(order, self._keys[ending_before]) + 1)
         if lo >= hi:
             return [], False
-        positions: Iterable[int]
+        positions: Iterable[int] | None = None
         if equal:
-            # The narrowest index gives the candidates; the other fields are checked.
-            path, accepted = min(
-                equal.items(),
-                key=lambda item: sum(len(self._index(item[0]).get(v, ())) for v in item[1]),
-            )
-            index = self._index(path)
-            candidates = set().union(*(index.get(v, set()) for v in accepted))
-            found = sorted(
-                p
-                for p in (bisect.bisect_left(order, self._keys[i]) for i in candidates)
-                if lo <= p < hi
-            )
-            positions = found if ending_before is not None else reversed(found)
-        else:
+            # The narrowest index gives the candidates when they are few; when they are
+            # many, walking the range and checking each object is cheaper.
+            sizes = {p: sum(len(self._index(p).get(v, ())) for v in vs) for p, vs in equal.items()}
+            path = min(sizes, key=sizes.__getitem__)
+            if sizes[path] * 8 < hi - lo:
+                index = self._index(path)
+                candidates = set().union(*(index.get(v, set()) for v in equal[path]))
+                found = sorted(
+                    p
+                    for p in (bisect.bisect_left(order, self._keys[i]) for i in candidates)
+                    if lo <= p < hi
+                )
+                positions = found if ending_before is not None else reversed(found)
+        if positions is None:
             positions = range(lo, hi) if ending_before is not None else range(hi - 1, lo - 1, -1)
         taken: list[Json] = []
         for position in positions:
@@ -758,27 +758,40 @@ class StripeStandIn:
     def add(self, resource: str, obj: Mapping[str, Any] | None = None, **fields: Any) -> Json:
         """An object made from Stripe's example with ``obj``/``fields`` set; a field the
         example does not have is refused (ValueError), except the pre-basil links. An
-        id and ``created`` (now) are given when missing. Returns the stored object."""
+        id and ``created`` (now) are given when missing. Returns the stored object (its
+        own copy of the example: safe to change before storing it again with ``put``)."""
         spec = _resource(resource)
-        values = {**(obj or {}), **fields}
-        base = self.example(spec.object)
-        unknown = set(values) - set(base) - LEGACY_ONLY.get(spec.name, frozenset())
+        made = self._make(spec, {**(obj or {}), **fields}, self.example(spec.object))
+        with self._lock:
+            self._store(spec, made)
+        return made
+
+    def add_many(self, resource: str, items: Iterable[Mapping[str, Any]]) -> list[Json]:
+        """``add`` for many, fast: the objects share the example's nested parts (the
+        stand-in never changes a stored object in place), so set nested fields through
+        ``items``, never on the objects returned."""
+        spec = _resource(resource)
+        shared = _SHARED_EXAMPLES.setdefault(spec.object, self.example(spec.object))
+        made = [self._make(spec, dict(item), dict(shared)) for item in items]
+        with self._lock:
+            for obj in made:
+                self._store(spec, obj)
+        return made
+
+    def _make(self, spec: Resource, values: Json, base: Json) -> Json:
+        unknown = values.keys() - base.keys() - LEGACY_ONLY.get(spec.name, frozenset())
         if unknown:
             raise ValueError(
                 f"{spec.name}: {', '.join(sorted(unknown))} not in Stripe's example "
                 f"{spec.object} (use put() to store an object as it is)"
             )
         base.update(values)
-        with self._lock:
-            if "id" not in values:
+        if "id" not in values:
+            with self._lock:
                 base["id"] = self._new_id(spec)
-            if "created" not in values:
-                base["created"] = int(time.time())
-            self._store(spec, base)
+        if "created" not in values:
+            base["created"] = int(time.time())
         return base
-
-    def add_many(self, resource: str, items: Iterable[Mapping[str, Any]]) -> list[Json]:
-        return [self.add(resource, item) for item in items]
 
     def put(self, resource: str, obj: Json) -> Json:
         """Store ``obj`` as it is (it needs an ``id``)."""
@@ -2325,3 +2338,5 @@ STRIPE_EXAMPLES: dict[str, Json] = {
     },
 }
 _EXAMPLE_TEXT = {name: json.dumps(obj) for name, obj in STRIPE_EXAMPLES.items()}
+# One copy of each example, whose nested parts add_many's objects share.
+_SHARED_EXAMPLES: dict[str, Json] = {}
