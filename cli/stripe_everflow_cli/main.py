@@ -149,7 +149,7 @@ def _everflow_line(stack: Any) -> str:
 
 
 def _print_ready(stack: Any, config: Any) -> None:
-    accounts = config.secret["stripe_accounts"]
+    accounts = config.secret.get("stripe_accounts") or {}
     lines = [
         "stripe-everflow local stack ready",
         f"  webhook (account default):   {stack.base_url}/stripe/webhook",
@@ -163,6 +163,8 @@ def _print_ready(stack: Any, config: Any) -> None:
     for name, account in accounts.items():
         mode = "live" if account["livemode"] else "test"
         lines.append(f"    {name:<12} {mode} mode  {', '.join(account['webhook_secrets'])}")
+    if not accounts:
+        lines.append("    none: the webhook answers 503 until stripe-everflow setup adds one")
     lines += [f"  warning: {warning}" for warning in config.warnings]
     lines.append(f"  try: stripe listen --forward-to {stack.base_url}/stripe/webhook")
     lines.append("  (its whsec_… goes in local.config.json, see README)  Ctrl-C stops.")
