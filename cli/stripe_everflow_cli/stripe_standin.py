@@ -659,14 +659,17 @@ class ApiKey:
         return "_live_" in self.secret
 
     def allows(self, resource: Resource, level: str) -> bool:
+        """Whether the key holds ``rak_<permission>_<level>`` (a permission given by a
+        resource's name counts for every resource under the same permission: invoices
+        for invoice payments, refunds for charges)."""
         if self.permissions is None:
             return True
-        granted = (
-            self.permissions.get(resource.name)
-            or self.permissions.get(resource.permission)
-            or self.permissions.get(resource.object)
-            or "none"
-        )
+        granted = "none"
+        for name, value in self.permissions.items():
+            spec = RESOURCE_BY_NAME.get(RESOURCE_ALIASES.get(name, name))
+            stem = spec.permission if spec is not None else name.removeprefix("rak_")
+            if stem == resource.permission and value != "none":
+                granted = "write" if "write" in (granted, value) else value
         return granted == "write" or (granted == "read" and level == "read")
 
 

@@ -570,3 +570,38 @@ def test_control_api_seeds_scripts_and_shows_requests(standin: StripeStandIn) ->
     assert [c["id"] for c in control(standin, "GET", "objects/charges")] == ["ch_QRaw"]
     control(standin, "POST", "reset")
     assert control(standin, "GET", "objects/customers") == []
+
+
+# ------------------------------------------------------------------ the bridge's reader
+
+
+def test_the_bridges_stripe_reader_reads_the_stand_in(standin: StripeStandIn) -> None:
+    from stripe_everflow.adapters.stripe_api import StripeReader
+    from stripe_everflow.domain.errors import StripeRefusedError
+
+    # Given what the matcher looks up, and the bridge's restricted key
+    standin.add_key(
+        BRIDGE_KEY, {"customers": "read", "invoices": "read", "checkout_sessions": "read"}
+    )
+    standin.add("customers", id="cus_QJenny", email="jenny@example.com", metadata={"a": "1"})
+    standin.add(
+        "invoice_payments",
+        invoice="in_QCoupon",
+        payment={"type": "payment_intent", "payment_intent": "pi_QPaid"},
+    )
+    standin.add("checkout_sessions", id="cs_test_QOne", payment_intent="pi_QOneOff")
+    seed_discounted_invoice(standin)
+    reader = StripeReader(api_base=standin.url)
+    # When / Then
+    facts = reader.customer(BRIDGE_KEY, "cus_QJenny")
+    assert (facts.email, facts.metadata, facts.deleted) == ("jenny@example.com", {"a": "1"}, False)
+    assert reader.customer(BRIDGE_KEY, "cus_QNobody").deleted is True
+    assert reader.invoice_of_payment_intent(BRIDGE_KEY, "pi_QPaid") == "in_QCoupon"
+    assert reader.invoice_of_payment_intent(BRIDGE_KEY, "pi_QOneOff") is None
+    assert reader.checkout_session_of_payment_intent(BRIDGE_KEY, "pi_QOneOff") == "cs_test_QOne"
+    assert reader.invoice_promotion_codes(BRIDGE_KEY, "in_QCoupon") == {
+        "di_QFall": ("promo_QFall", "FALL20")
+    }
+    # the key may not read promotion codes: refused for good, not retried
+    with pytest.raises(StripeRefusedError):
+        reader.promotion_code(BRIDGE_KEY, "promo_QFall")
