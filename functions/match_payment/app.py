@@ -26,10 +26,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from stripe_everflow import observability
 from stripe_everflow.adapters.aws import client
+from stripe_everflow.adapters.dynamodb.rate_limiter import ApiRateLimiter
 from stripe_everflow.adapters.dynamodb.store import AttributionStore
+from stripe_everflow.adapters.everflow.network_api import EverflowNetworkApi
 from stripe_everflow.adapters.secrets import secret_reader
 from stripe_everflow.adapters.sqs import SqsSender
 from stripe_everflow.adapters.stripe_api import StripeReader
+from stripe_everflow.clicks.everflow_source import EverflowLookup
 from stripe_everflow.config import MatchSettings
 from stripe_everflow.domain.secret import CachedSecret
 from stripe_everflow.matching.matcher import CHECKOUT_SESSION_WAIT_SECONDS, Matcher
@@ -71,18 +74,36 @@ class Dependencies:
     def from_environ(cls, environ: Mapping[str, str]) -> Dependencies:
         settings = MatchSettings.from_environ(environ)
         dynamodb = client("dynamodb")
+        store = AttributionStore(settings.attribution_table, dynamodb)
+        # Everflow as a click source (asked only with its API key in the secret); its
+        # calls take their slots of the Network API budget every worker shares.
+        everflow = EverflowLookup(
+            EverflowNetworkApi(
+                settings.everflow_api_base_url,
+                ApiRateLimiter(
+                    settings.budget_table, dynamodb, per_second=settings.api_calls_per_second
+                )
+                if settings.budget_table
+                else None,
+            ),
+            store,
+            offer_id=settings.everflow_offer_id,
+            advertiser_id=settings.everflow_advertiser_id,
+            miss_seconds=settings.everflow_miss_seconds,
+        )
         matcher = Matcher(
             settings=settings,
             secret=CachedSecret(
                 secret_reader(settings.secret_name), max_age=settings.secret_max_age_seconds
             ),
-            store=AttributionStore(settings.attribution_table, dynamodb),
+            store=store,
             postbacks=SqsSender(settings.postback_queue_url),
             payment_events=SqsSender(settings.payment_events_queue_url),
             stripe=StripeReader(settings.stripe_api_base),
             held_events=SqsSender(
                 settings.payment_events_queue_url, _DelayedSends(CHECKOUT_SESSION_WAIT_SECONDS)
             ),
+            everflow=everflow if "everflow" in settings.click_sources else None,
         )
         return cls(matcher)
 

@@ -60,6 +60,22 @@ def parse_event_types(raw: str) -> frozenset[str]:
     return frozenset(entries) or DEFAULT_ALLOWED_EVENT_TYPES
 
 
+# Where the matcher may learn email → click: POST /clicks ("api"), a click id Stripe
+# carries ("stripe"), Everflow's conversions of the email ("everflow": needs the
+# Everflow API key in the secret, without which it is inert).
+CLICK_SOURCES = ("api", "stripe", "everflow")
+DEFAULT_CLICK_SOURCES = frozenset(CLICK_SOURCES)
+
+
+def parse_click_sources(raw: str) -> frozenset[str]:
+    """A comma-separated subset of api, stripe, everflow; empty means all three."""
+    entries = {item.strip().lower() for item in raw.split(",") if item.strip()}
+    for entry in sorted(entries):
+        if entry not in CLICK_SOURCES:
+            raise ValueError(f"holds {entry!r}; the sources are {', '.join(CLICK_SOURCES)}")
+    return frozenset(entries) or DEFAULT_CLICK_SOURCES
+
+
 def secret_names(raw: str) -> str:
     """One secret name or ARN, or several separated by commas (read and merged)."""
     names = [name.strip() for name in raw.split(",")]
@@ -198,6 +214,13 @@ class Settings:
 # checkers see a plain default there, not an env(...) call.
 _SECRET_MAX_AGE = env("SECRET_MAX_AGE_SECONDS", integer(), default=300)
 _EMAIL_ATTRIBUTION = env("EVERFLOW_EMAIL_ATTRIBUTION", flag, default=False)
+_CLICK_SOURCES = env("CLICK_SOURCES", parse_click_sources, default=DEFAULT_CLICK_SOURCES)
+_EVERFLOW_API_BASE = env("EVERFLOW_API_BASE_URL", default="https://api.eflow.team")
+_EVERFLOW_OFFER = env("EVERFLOW_OFFER_ID", everflow_id, default=None)
+_EVERFLOW_ADVERTISER = env("EVERFLOW_ADVERTISER_ID", everflow_id, default=None)
+_API_CALLS_PER_SECOND = env("EVERFLOW_API_CALLS_PER_SECOND", integer(), default=25)
+# LedgerTable holds the Network API budget every worker shares.
+_BUDGET_TABLE = env("LEDGER_TABLE", default=None)
 
 
 class WebhookSettings(Settings):
@@ -243,6 +266,39 @@ class MatchSettings(Settings):
     email_attribution: bool = _EMAIL_ATTRIBUTION
     eventbridge_account: str = env("EVENTBRIDGE_ACCOUNT", default="default")
     stripe_api_base: str | None = env("STRIPE_API_BASE", default=None)
+    secret_max_age_seconds: int = _SECRET_MAX_AGE
+    # Everflow as a click source: on a miss, the email's conversions (clicks.everflow_source)
+    click_sources: frozenset[str] = _CLICK_SOURCES
+    everflow_api_base_url: str = _EVERFLOW_API_BASE
+    everflow_offer_id: str | None = _EVERFLOW_OFFER
+    everflow_advertiser_id: str | None = _EVERFLOW_ADVERTISER
+    # How long "Everflow knows no click for this email" is believed.
+    everflow_miss_seconds: int = env("EVERFLOW_MISS_CACHE_SECONDS", integer(), default=300)
+    budget_table: str | None = _BUDGET_TABLE
+    api_calls_per_second: int = _API_CALLS_PER_SECOND
+
+
+class SyncSettings(Settings):
+    """Settings of SyncClicksFunction (Everflow's conversion report → clicks)."""
+
+    secret_name: str = env("BRIDGE_SECRET_NAME", secret_names)
+    attribution_table: str = env("ATTRIBUTION_TABLE")
+    payment_events_queue_url: str = env("PAYMENT_EVENTS_QUEUE_URL")
+    budget_table: str | None = _BUDGET_TABLE
+    click_sources: frozenset[str] = _CLICK_SOURCES
+    api_base_url: str = _EVERFLOW_API_BASE
+    offer_id: str | None = _EVERFLOW_OFFER
+    advertiser_id: str | None = _EVERFLOW_ADVERTISER
+    api_calls_per_second: int = _API_CALLS_PER_SECOND
+    # Each run reads again this much before its checkpoint (conversions Everflow
+    # records late); the first run reads this many days back.
+    overlap_seconds: int = env("EVERFLOW_SYNC_OVERLAP_SECONDS", integer(0), default=3600)
+    first_sync_days: int = env(
+        "EVERFLOW_SYNC_FIRST_DAYS", integer(maximum=365, why="Everflow's report limit"), default=30
+    )
+    page_size: int = env("EVERFLOW_SYNC_PAGE_SIZE", integer(maximum=2000), default=500)
+    # A window holding more rows is halved (the rest waits for the next run).
+    max_rows_per_run: int = env("EVERFLOW_SYNC_MAX_ROWS", integer(), default=20_000)
     secret_max_age_seconds: int = _SECRET_MAX_AGE
 
 

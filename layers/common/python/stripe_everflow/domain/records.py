@@ -82,6 +82,18 @@ def sweep_key(account: str) -> Key:
     return (waiting_pk(account), "#sweep")
 
 
+def everflow_miss_key(email_hash: str) -> Key:
+    """Everflow answered that it knows no click for this email (until ``expires_at``):
+    a burst of the customer's events asks it once."""
+    return (f"everflow-miss#{email_hash}", "miss")
+
+
+def sync_checkpoint_key(scope: str) -> Key:
+    """Up to when Everflow's conversion report was read (``synced_until``), per offer
+    or advertiser (``offer-<id>``, ``advertiser-<id>``, ``network``)."""
+    return (f"everflow-sync#{scope}", "checkpoint")
+
+
 def key_text(key: Key) -> str:
     return f"{key[0]}|{key[1]}"
 

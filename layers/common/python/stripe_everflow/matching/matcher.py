@@ -31,6 +31,18 @@ so a retried or duplicated record converges on the same result:
   never comes: after ``ParkedPaymentTtlDays`` (or as long as its payment stays
   parked) the refund gives up and is sent as not ours.
 
+Clicks come from the sources ``ClickSources`` names (``settings.click_sources``):
+``api`` (``POST /clicks``), ``stripe`` (a click id Stripe carries) and ``everflow``
+(with the Everflow API key in the secret: on a miss with a plain email, Everflow's
+conversions of that email, ``everflow`` — a ``ClickLookup``; the answer is stored, a
+"knows none" remembered a few minutes, and only then is the payment parked; an
+Everflow failure raises, so the record is retried instead). Stored clicks of a source
+that is off are disregarded; a pin stays a pin. The address asked about is the
+event's (plain with the EventBridge intake or Everflow email attribution; the webhook
+queues hashes otherwise) or, with a restricted key, the Stripe customer's of the same
+hash; with neither, the scheduled sync (``clicks.everflow_source.EverflowSync``)
+learns the click and releases the parked payment.
+
 A new payment whose click is known costs two DynamoDB writes (the claim with its pin
 and first conversion; the sent job's key with the object links), and a batch's
 lookups one BatchGetItem.
@@ -64,6 +76,7 @@ from stripe_everflow.domain.records import (
     WaitingUndo,
     conversion_key,
     email_key,
+    everflow_miss_key,
     first_conversion_key,
     link_key,
     object_key,
@@ -78,7 +91,7 @@ from stripe_everflow.domain.secret import BridgeSecret, CachedSecret, StripeAcco
 from stripe_everflow.matching.coupons import CouponCodes, coupon_keys
 from stripe_everflow.parking import replay_parked
 from stripe_everflow.ports import MessageSender
-from stripe_everflow.ports.attribution import AttributionStore, StripeReader
+from stripe_everflow.ports.attribution import AttributionStore, ClickLookup, StripeReader
 
 DAY = 86_400
 # How long a one-off payment intent, seen without a restricted key, waits for its
@@ -91,6 +104,14 @@ CHECKOUT_SESSION_WAIT_SECONDS = 300
 SWEEP_INTERVAL_SECONDS = 3_600
 WAITING_EXPIRY_MARGIN = 30 * DAY
 INTENT_EVENT = "payment_intent.succeeded"
+# StoredClick.source of the clicks each ClickSources entry brings; any other source
+# is a click id Stripe carried.
+NOT_STRIPE_SOURCES = frozenset({"api", "everflow"})
+
+
+def source_of(click: StoredClick) -> str:
+    """The ClickSources entry a stored click came through."""
+    return click.source if click.source in NOT_STRIPE_SOURCES else "stripe"
 
 
 @dataclass(frozen=True)
@@ -150,6 +171,8 @@ class Matcher:
     # PaymentEventsQueue, with messages kept back CHECKOUT_SESSION_WAIT_SECONDS
     held_events: MessageSender
     clock: Callable[[], float] = time.time
+    # Everflow's conversions of an email, asked on a miss (None: never asked)
+    everflow: ClickLookup | None = None
     _prefetched: dict[Key, dict[str, Any]] = field(default_factory=dict)
     _prefetched_keys: set[Key] = field(default_factory=set)
     _accounts: set[str] = field(default_factory=set)
@@ -205,6 +228,8 @@ class Matcher:
             hashed = try_email_hash(c.email, hash_key)
             if hashed:
                 keys.append(email_key(hashed))
+                if self._asks_everflow(secret):
+                    keys.append(everflow_miss_key(hashed))
             if c.needs_invoice_check and c.ids.payment_intent_id:
                 keys.append(link_key(incoming.account, c.ids.payment_intent_id))
             keys.extend(coupon_keys(incoming.account, c))
@@ -517,12 +542,24 @@ class Matcher:
             pinned = self._lookup(pin_key(account.name, customer))
             if pinned:
                 return _Found(self._pin_target(Pin.from_item(pinned), "customer_pin"))
-        email, carried = c.email, list(c.carried_clicks)
+        email = c.email
+        carried = list(c.carried_clicks) if "stripe" in self.settings.click_sources else []
+        # the address itself, when the event holds only its hash (for Everflow's lookup)
+        address: str | None = email if email and not email.startswith(REDACTED_PREFIX) else None
         if customer and account.api_key and (not email or not carried):
             facts = self.stripe.customer(account.api_key, customer)
+            if (
+                address is None
+                and facts.email
+                and (
+                    not email
+                    or try_email_hash(facts.email, hash_key) == try_email_hash(email, hash_key)
+                )
+            ):
+                address = facts.email
             email = email or facts.email
             click_id = facts.metadata.get(self.settings.click_metadata_key, "").strip()
-            if click_id:
+            if click_id and "stripe" in self.settings.click_sources:
                 carried.append(CarriedClick(click_id, "customer_metadata"))
         email_hash = try_email_hash(email, hash_key)
         if carried:
@@ -541,7 +578,8 @@ class Matcher:
                 release=release,
             )
         if email_hash:
-            click = self._choose(self._lookup(email_key(email_hash)), c.occurred_at or now)
+            clicks_item = self._lookup(email_key(email_hash))
+            click = self._choose(clicks_item, c.occurred_at or now)
             if click:
                 matched = (
                     "email_first_touch"
@@ -549,13 +587,69 @@ class Matcher:
                     else "email_last_touch"
                 )
                 return _Found(_click_target(click, matched), pin_to=click)
+            learned = self._ask_everflow(address, email_hash, clicks_item, c.occurred_at or now)
+            if learned:
+                # the email's new clicks may attribute payments parked for it too
+                release = (parked_email_pk(email_hash),)
+                return _Found(
+                    _click_target(learned, "everflow_lookup"), pin_to=learned, release=release
+                )
             if self.settings.email_attribution and email and not email.startswith(REDACTED_PREFIX):
                 return _Found(EmailTarget(email.strip().lower()))
         return None
 
+    def _asks_everflow(self, secret: BridgeSecret) -> bool:
+        return bool(
+            self.everflow is not None
+            and secret.everflow_api_key
+            and "everflow" in self.settings.click_sources
+        )
+
+    def _ask_everflow(
+        self,
+        email: str | None,
+        email_hash: str,
+        clicks_item: dict[str, Any] | None,
+        paid_at: int,
+    ) -> StoredClick | None:
+        """Everflow's click for the email (stored by the lookup), or None: Everflow is
+        not a source here, the email is only a hash, or Everflow said (now or a few
+        minutes ago) that it knows none. Raises when Everflow could not answer."""
+        secret = self.secret.get()
+        address = email.strip().lower() if email and "@" in email else None
+        if (
+            not self._asks_everflow(secret)
+            or address is None
+            or address.startswith(REDACTED_PREFIX)
+        ):
+            return None
+        miss = everflow_miss_key(email_hash)
+        if self._lookup(miss):
+            return None
+        assert self.everflow is not None and secret.everflow_api_key
+        found = self.everflow.find(
+            secret.everflow_api_key,
+            address,
+            email_hash,
+            paid_at=paid_at,
+            policy=self.settings.attribution_policy,  # type: ignore[arg-type]
+            window_days=self.settings.attribution_window_days,
+            known=self._usable(self.store.clicks_of(clicks_item)),
+        )
+        if found is None:
+            self._remember(miss, _item(miss))
+        else:
+            self._forget(email_key(email_hash))
+        return found
+
+    def _usable(self, clicks: list[StoredClick]) -> list[StoredClick]:
+        """The clicks of the sources in use."""
+        sources = self.settings.click_sources
+        return [click for click in clicks if source_of(click) in sources]
+
     def _choose(self, clicks_item: dict[str, Any] | None, paid_at: int) -> StoredClick | None:
         return choose_click(
-            self.store.clicks_of(clicks_item),
+            self._usable(self.store.clicks_of(clicks_item)),
             paid_at=paid_at,
             policy=self.settings.attribution_policy,  # type: ignore[arg-type]
             window_days=self.settings.attribution_window_days,
@@ -654,7 +748,7 @@ class Matcher:
 
     def _register_carried(self, account: StripeAccount, c: Classification, hash_key: str) -> int:
         """Store the click ids an event carries, pin its customer, replay what waited."""
-        if not c.carried_clicks:
+        if not c.carried_clicks or "stripe" not in self.settings.click_sources:
             return 0
         now = int(self.clock())
         carried = c.carried_clicks[0]

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from stripe_everflow.domain.attribution import StoredClick
+from stripe_everflow.domain.attribution import Policy, StoredClick
 from stripe_everflow.domain.records import (
     ClaimAttempt,
     ConversionClaim,
@@ -72,6 +72,8 @@ class AttributionStore(Protocol):
     def waiting_of(self, account: str) -> list[WaitingUndo]: ...
     def end_sweep(self, account: str, taken: Mapping[str, Any]) -> None: ...
     def put_coupon_code(self, key: Key, code: str) -> None: ...
+    def note_everflow_miss(self, email_hash: str, until: int) -> None: ...
+    def advance_checkpoint(self, key: Key, seen: int | None, synced_until: int) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -93,3 +95,23 @@ class StripeReader(Protocol):
     def invoice_promotion_codes(
         self, api_key: str, invoice_id: str
     ) -> dict[str, tuple[str | None, str | None]]: ...
+
+
+class ClickLookup(Protocol):
+    """A source asked for an email's click when none is stored (Everflow's
+    conversions of the email: ``clicks.everflow_source.EverflowLookup``)."""
+
+    def find(
+        self,
+        api_key: str,
+        email: str,
+        email_hash: str,
+        *,
+        paid_at: int,
+        policy: Policy,
+        window_days: int,
+        known: Sequence[StoredClick] = (),
+    ) -> StoredClick | None:
+        """The click the payment goes to, stored; or None, the miss remembered.
+        Raises when the source could not answer (the record is retried)."""
+        ...

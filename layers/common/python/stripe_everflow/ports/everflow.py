@@ -1,9 +1,11 @@
 """LedgerTable, the tracking domain, the Network API and the circuit breaker over
-Everflow, as the poster uses them."""
+Everflow, as the poster uses them; and Everflow's conversion reports, as the click
+source (``clicks.everflow_source``) reads them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from stripe_everflow.domain.jobs import PostbackJob
@@ -84,3 +86,49 @@ class CircuitBreaker(Protocol):
         """What the calls of the batch ``admit`` let through came to: Everflow
         ``answered`` some (a success, even a refusal), or ``failed`` (429, 5xx, no
         answer). Neither, after a probe: the probe is given back."""
+
+
+@dataclass(frozen=True)
+class ReportedConversion:
+    """One row of Everflow's conversion reports, as the click source reads it: a base
+    conversion (``is_event`` false) is the click a customer converted through."""
+
+    conversion_id: str
+    transaction_id: str | None
+    email: str | None
+    is_event: bool
+    converted_at: int
+    clicked_at: int | None
+    offer_id: str | None
+    affiliate_id: str | None
+    advertiser_id: str | None
+    status: str | None
+
+
+class ConversionReports(Protocol):
+    """Everflow's conversion reports (Network API; needs the API key). Both raise
+    EverflowUnavailableError (no answer, 429, 5xx) or EverflowApiError (any other
+    refusal, an unreadable answer)."""
+
+    def conversions_by_email(
+        self, api_key: str, email: str, since: int, until: int
+    ) -> list[ReportedConversion]:
+        """POST reporting/conversions/email: the email's conversions and events
+        between ``since`` and ``until`` (unix seconds)."""
+        ...
+
+    def conversion_page(
+        self,
+        api_key: str,
+        since: int,
+        until: int,
+        *,
+        page: int,
+        page_size: int,
+        offer_id: str | None = None,
+        advertiser_id: str | None = None,
+    ) -> tuple[list[ReportedConversion], int]:
+        """POST reporting/conversions?page=&page_size=: one page of the base
+        conversions between ``since`` and ``until`` (of the offer or advertiser), and
+        how many there are in all."""
+        ...

@@ -19,6 +19,10 @@ time too, since DynamoDB deletes expired items late):
   event id — the queue message to replay, with ``expires_at``; beside a customer's
   pin, ``customer#<account>#<cus_…>`` / ``parked`` notes that payments may be parked
   for it;
+- Everflow knows no click for an email: ``everflow-miss#<hmac>`` / ``miss``, with
+  ``expires_at`` a few minutes on (the click source asks once per burst);
+- the click source's sync checkpoint: ``everflow-sync#<scope>`` / ``checkpoint`` —
+  ``synced_until``, up to when Everflow's conversion report was read;
 - a refund or dispute waiting for its payment: ``parked#undo#<account>`` / event id —
   the message to replay, the job it will send, ``give_up_at``, where it is registered;
   ``parked#undo#<account>`` / ``#sweep`` — when the account's are next looked over.
@@ -52,6 +56,7 @@ from stripe_everflow.domain.records import (
     WaitAttempt,
     WaitingUndo,
     email_key,
+    everflow_miss_key,
     link_key,
     pin_key,
     sweep_key,
@@ -210,6 +215,39 @@ class AttributionStore:
         if not item:
             return []
         return [StoredClick.from_item(click) for click in item.get("clicks", {}).values()]
+
+    # -------------------------------------------------------------- Everflow click source
+
+    def note_everflow_miss(self, email_hash: str, until: int) -> None:
+        """Remember until ``until`` that Everflow knows no click for the email."""
+        key = everflow_miss_key(email_hash)
+        self.write_requests += 1
+        self._db.put_item(
+            TableName=self._table,
+            Item=to_attributes({"pk": key[0], "sk": key[1], "expires_at": until}),
+        )
+
+    def advance_checkpoint(self, key: Key, seen: int | None, synced_until: int) -> bool:
+        """Move a sync checkpoint from ``seen`` (None: there was none) to
+        ``synced_until``; False when another sync moved it meanwhile."""
+        self.write_requests += 1
+        condition, values = (
+            ("attribute_not_exists(pk)", {})
+            if seen is None
+            else ("synced_until = :seen", {":seen": seen})
+        )
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=to_attributes({"pk": key[0], "sk": key[1], "synced_until": synced_until}),
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": to_attributes(values)} if values else {}),
+            )
+        except Exception as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
 
     # -------------------------------------------------------------- pins
 
