@@ -11,6 +11,10 @@ Starts the stack on free ports with the built-in test-mode secret and plays two 
 3. refunds and chargebacks: a partial refund adjusting the renewal's amount, a full
    refund reversing it, a chargeback won and one lost, and the refund report.
 
+4. clicks from Everflow, no ``POST /clicks``: a payment matched through the lookup of
+   its email in Everflow's conversions, and a payment parked because Everflow knew no
+   click yet, released by the scheduled sync once Everflow recorded the sign-up.
+
 Every answer and every job is checked: the demo exits 1 on anything unexpected, so it
 doubles as a smoke test of a fresh checkout.
 """
@@ -445,6 +449,113 @@ def _act_three(
     print(build_report("conversions", entries, None, None, "table"))
 
 
+def _customer_event(root: Path, name: str, email: str) -> dict[str, Any]:
+    """jenny's first invoice (basil) as another customer's: ids and email replaced."""
+    text = (root / "events" / "stripe" / "basil" / "invoice.paid.first.json").read_text("utf-8")
+    for old, new in (
+        ("evt_1QbridgeInvoicePaidFirstBasil", f"evt_1QbridgeDemo{name}"),
+        ("in_1QbridgeFirst01", f"in_1QbridgeDemo{name}"),
+        ("cus_QbridgeJenny01", f"cus_QbridgeDemo{name}"),
+        ("sub_1QbridgeSub001", f"sub_1QbridgeDemo{name}"),
+        ("jenny.rosen@example.com", email),
+    ):
+        text = text.replace(old, new)
+    return dict(json.loads(text))
+
+
+def _through_eventbridge(stack: LocalStack, event: dict[str, Any]) -> None:
+    """Deliver a Stripe event as Stripe's Amazon EventBridge event destination does:
+    the rule puts the event, as Stripe sent it, on PaymentEventsQueue."""
+    envelope = {
+        "version": "0",
+        "id": event["id"],
+        "detail-type": event["type"],
+        "source": "aws.partner/stripe.com/ed_local_demo",
+        "account": "000000000000",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": event,
+    }
+    stack.sqs.send_message(
+        QueueUrl=stack.resources.queue_urls["PaymentEventsQueue"], MessageBody=json.dumps(envelope)
+    )
+
+
+def _act_four(stack: LocalStack, root: Path, failures: list[str]) -> None:
+    print("\nAct 4 — clicks from Everflow (no POST /clicks)\n")
+    everflow = stack.everflow
+    if everflow is None:
+        print("(skipped: the stack talks to an Everflow of its own, not the stand-in)")
+        return
+    email_report = "/v1/networks/reporting/conversions/email"
+    now = int(time.time())
+    # Everflow's own step 1: the sign-up postback carried the customer's email.
+    everflow.add_conversion(
+        transaction_id="ef_tx_amara_01",
+        email="amara@example.com",
+        offer_id=1,
+        affiliate_id=21,
+        click_unix_timestamp=now - 2 * 86_400,
+        conversion_unix_timestamp=now - 86_400,
+    )
+    print("Everflow recorded amara's sign-up (offer 1, partner 21) with her email.")
+    everflow.clear()
+    amara = _customer_event(root, "Amara", "amara@example.com")
+    _through_eventbridge(stack, amara)
+    drained = stack.wait_until_drained(PAYMENT_QUEUES)
+    lookups = everflow.requests(email_report)
+    posted = [dict(p.query) for p in everflow.postbacks()]
+    amara_posted = [q for q in posted if q.get("transaction_id") == "ef_tx_amara_01"]
+    ok = drained and len(lookups) == 1 and len(amara_posted) == 1
+    mark = _check(ok, failures, "amara matched through the lookup")
+    amount = amara_posted[0].get("amount") if amara_posted else "?"
+    print(
+        f"  amara's first invoice (EventBridge)   Everflow asked {len(lookups)} time(s) by email"
+        f" -> postback transaction_id=ef_tx_amara_01 amount={amount}{mark}"
+    )
+
+    everflow.clear()
+    bruno = _customer_event(root, "Bruno", "bruno@example.com")
+    _through_eventbridge(stack, bruno)
+    drained = stack.wait_until_drained(PAYMENT_QUEUES)
+    lookups = everflow.requests(email_report)
+    bruno_posted = [p for p in everflow.postbacks() if dict(p.query).get("transaction_id")]
+    mark = _check(drained and len(lookups) == 1 and not bruno_posted, failures, "bruno parked")
+    print(
+        f"  bruno's first invoice (EventBridge)   Everflow asked {len(lookups)} time(s): no click"
+        f" known -> parked{mark}"
+    )
+    everflow.add_conversion(
+        transaction_id="ef_tx_bruno_01",
+        email="bruno@example.com",
+        offer_id=1,
+        affiliate_id=33,
+        click_unix_timestamp=now - 3600,
+        conversion_unix_timestamp=now - 60,
+    )
+    print("Everflow now records bruno's sign-up (its postback came late).")
+    result = stack.run_schedule("SyncClicksFunction")
+    drained = stack.wait_until_drained(PAYMENT_QUEUES)
+    released = [
+        p for p in everflow.postbacks() if dict(p.query).get("transaction_id") == "ef_tx_bruno_01"
+    ]
+    ok = drained and result.get("replayed") == 1 and len(released) == 1
+    mark = _check(ok, failures, "bruno released by the sync")
+    print(
+        f"  scheduled sync (SyncClicksFunction)   read {result.get('conversions')} conversion(s),"
+        f" registered {result.get('registered')} click(s), replayed {result.get('replayed')}"
+        f" parked payment(s) -> postback transaction_id=ef_tx_bruno_01{mark}"
+    )
+    again = stack.run_schedule("SyncClicksFunction")
+    ok = again.get("registered") == 0 and again.get("replayed") == 0
+    mark = _check(ok, failures, "a second sync changing nothing")
+    print(
+        f"  the sync again                        registered {again.get('registered')},"
+        f" replayed {again.get('replayed')} (idempotent){mark}"
+    )
+
+
 def run_demo() -> int:
     root = find_project_root()
     config = load_local_config(None, {})
@@ -469,6 +580,7 @@ def run_demo() -> int:
             stack.resume_consumers()
             _act_two(stack, root, session, failures)
             _act_three(stack, root, session, failures)
+            _act_four(stack, root, failures)
         print(f"\nFunction logs: {log_dir / 'functions.log'}")
     finally:
         stack.stop()

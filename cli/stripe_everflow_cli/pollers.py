@@ -6,13 +6,20 @@ the rest to reappear after the queue's visibility timeout. With
 ``ReportBatchItemFailures`` only the records named in ``batchItemFailures`` are
 kept; a handler error keeps the whole batch. The queue's own redrive policy (moto
 implements it) moves a message to the DLQ after ``maxReceiveCount`` receives.
+
+``SchedulePoller`` emulates a ``Schedule`` event (an EventBridge rule): the function
+is invoked with a ``Scheduled Event`` every period of its ``rate(...)``, or on demand
+(``fire``), which is how the demo and tests run it without waiting.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
+import time
+import uuid
 from typing import Any
 
 from stripe_everflow_cli.runtime import FunctionWorker, InvocationError
@@ -156,3 +163,88 @@ class SqsPoller:
                 log.warning("polling %s failed: %s", self._queue_name, error)
                 if self._stop.wait(1):
                     return
+
+
+def schedule_seconds(expression: str, default: int = 300) -> int | None:
+    """Seconds between runs of an EventBridge schedule: ``rate(N minute[s]|hour[s]|
+    day[s])``; a ``cron(...)`` runs every ``default`` seconds here; "" never (None)."""
+    text = expression.strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)", text)
+    if not match:
+        return default
+    unit = {"minute": 60, "hour": 3600, "day": 86_400}[match.group(2).rstrip("s")]
+    return max(1, int(match.group(1)) * unit)
+
+
+def build_scheduled_event(rule: str, now: float | None = None) -> dict[str, Any]:
+    """The event EventBridge Scheduler hands a function (``aws.events``)."""
+    moment = time.time() if now is None else now
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": LOCAL_ACCOUNT_ID,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment)),
+        "region": LOCAL_REGION,
+        "resources": [f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:rule/{rule}"],
+        "detail": {},
+    }
+
+
+class SchedulePoller:
+    """One ``Schedule`` event of a function: invokes it every ``interval`` seconds
+    (None: only when ``fire`` is called, as a disabled rule that is run by hand)."""
+
+    def __init__(self, name: str, worker: FunctionWorker, interval: int | None) -> None:
+        self.name = name
+        self._worker = worker
+        self.interval = interval
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"schedule-{name}", daemon=True)
+        self.invocations = 0
+        self.failed_invocations = 0
+        self.last_result: Any = None
+
+    def start(self) -> None:
+        if self.interval is not None:
+            self._thread.start()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def fire(self) -> Any:
+        """Run the function now (one run at a time); returns what it returned.
+        Raises InvocationError when it failed."""
+        with self._lock:
+            self.invocations += 1
+            try:
+                self.last_result = self._worker.invoke(build_scheduled_event(self.name))
+            except InvocationError:
+                self.failed_invocations += 1
+                raise
+            return self.last_result
+
+    def _run(self) -> None:
+        assert self.interval is not None
+        while not self._stop.wait(self.interval):
+            if not self._running.is_set():
+                continue
+            try:
+                self.fire()
+            except Exception as error:  # the next tick runs it again, as EventBridge does
+                log.warning("scheduled run of %s failed: %s", self.name, error)

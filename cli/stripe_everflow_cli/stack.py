@@ -3,7 +3,10 @@
 An embedded moto server stands in for SQS, DynamoDB and Secrets Manager; the
 queues, tables and secret are created from template.yaml; every function of the
 template runs its real handler in a worker process with its template environment;
-HTTP API routes are served on 127.0.0.1; SQS event sources are emulated by pollers.
+HTTP API routes are served on 127.0.0.1; SQS event sources are emulated by pollers,
+and ``Schedule`` events (SyncClicksFunction's EverflowSyncSchedule) by schedule
+pollers: enabled as the template's conditions say, run at their rate, or at once with
+``run_schedule``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from moto.server import ThreadedMotoServer
 from stripe_everflow_cli.everflow_standin import EverflowStandIn
 from stripe_everflow_cli.gateway import LocalHttpApi, Route
 from stripe_everflow_cli.localconfig import LocalConfig
-from stripe_everflow_cli.pollers import SqsPoller
+from stripe_everflow_cli.pollers import SchedulePoller, SqsPoller, schedule_seconds
 from stripe_everflow_cli.preflight import (
     PlaceholderResolver,
     check_function_settings,
@@ -56,6 +59,7 @@ class LocalStack:
     consumers_enabled: bool = True
     workers: dict[str, FunctionWorker] = field(default_factory=dict)
     pollers: list[SqsPoller] = field(default_factory=list)
+    schedules: dict[str, SchedulePoller] = field(default_factory=dict)
 
     def check(self) -> tuple[dict[str, Any], dict[str, str]]:
         """The template and the checked parameter values; raises LocalSettingsError
@@ -141,25 +145,39 @@ class LocalStack:
                         reports_batch_item_failures=source.reports_batch_item_failures,
                     )
                 )
+        for function_id, expression in scheduled_functions(template, parameters).items():
+            self.schedules[function_id] = SchedulePoller(
+                function_id, self.workers[function_id], schedule_seconds(expression or "")
+            )
         self.http = LocalHttpApi(routes, self.port, {("GET", "/health"): self.health})
         self.routes = routes
         self._http_thread = threading.Thread(
             target=self.http.server.serve_forever, name="local-http-api", daemon=True
         )
         self._http_thread.start()
-        for poller in self.pollers:
+        for poller in self._pollers():
             if not self.consumers_enabled:
                 poller.pause()
             poller.start()
 
     def pause_consumers(self) -> None:
-        """Leave messages on the queues (the SQS event sources disabled)."""
-        for poller in self.pollers:
+        """Leave messages on the queues (the SQS event sources disabled), and the
+        schedules idle."""
+        for poller in self._pollers():
             poller.pause()
 
     def resume_consumers(self) -> None:
-        for poller in self.pollers:
+        for poller in self._pollers():
             poller.resume()
+
+    def _pollers(self) -> list[SqsPoller | SchedulePoller]:
+        return [*self.pollers, *self.schedules.values()]
+
+    def run_schedule(self, function_id: str) -> Any:
+        """Run a scheduled function now, as its rule would; returns its result.
+        Raises KeyError for a function without a schedule, InvocationError when the
+        run failed."""
+        return self.schedules[function_id].fire()
 
     def wait_until_drained(self, queues: tuple[str, ...], timeout: float = 30.0) -> bool:
         """Wait until no message is visible or in flight on ``queues``."""
@@ -210,6 +228,8 @@ class LocalStack:
             http.server.server_close()
         for poller in self.pollers:
             poller.stop()
+        for schedule in self.schedules.values():
+            schedule.stop()
         for worker in self.workers.values():
             worker.stop()
         moto = getattr(self, "_moto", None)
@@ -218,6 +238,60 @@ class LocalStack:
         everflow = getattr(self, "everflow", None)
         if everflow is not None:
             everflow.stop()
+
+
+def _condition_value(value: Any, template: dict[str, Any], parameters: dict[str, str]) -> Any:
+    """The value of the intrinsic functions a template condition uses (Ref, Condition,
+    Fn::Equals, Not, And, Or, Join, Split, If)."""
+    if isinstance(value, list):
+        return [_condition_value(v, template, parameters) for v in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    [(key, argument)] = value.items()
+    if key == "Ref":
+        return parameters.get(argument, "")
+    if key in ("Condition", "Fn::Condition"):
+        return bool(
+            _condition_value(template.get("Conditions", {}).get(argument), template, parameters)
+        )
+    arguments = _condition_value(argument, template, parameters)
+    if key == "Fn::Equals":
+        return str(arguments[0]) == str(arguments[1])
+    if key == "Fn::Not":
+        return not arguments[0]
+    if key == "Fn::And":
+        return all(arguments)
+    if key == "Fn::Or":
+        return any(arguments)
+    if key == "Fn::Join":
+        return str(arguments[0]).join(str(part) for part in arguments[1])
+    if key == "Fn::Split":
+        return str(arguments[1]).split(str(arguments[0]))
+    if key == "Fn::If":
+        condition = _condition_value({"Condition": argument[0]}, template, parameters)
+        return arguments[1] if condition else arguments[2]
+    return value
+
+
+def scheduled_functions(
+    template: dict[str, Any], parameters: dict[str, str]
+) -> dict[str, str | None]:
+    """Each function with a ``Schedule`` event: its expression when its rule is
+    enabled, None when disabled (it then runs only when asked)."""
+    found: dict[str, str | None] = {}
+    for function_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        events = resource.get("Properties", {}).get("Events", {}) or {}
+        for event in events.values():
+            if event.get("Type") != "Schedule":
+                continue
+            props = event.get("Properties", {})
+            expression = _condition_value(props.get("Schedule"), template, parameters)
+            state = _condition_value(props.get("State", "ENABLED"), template, parameters)
+            enabled = props.get("Enabled", True) is not False and state != "DISABLED"
+            found[function_id] = str(expression) if enabled else None
+    return found
 
 
 def function_environment(
