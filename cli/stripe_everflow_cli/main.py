@@ -365,6 +365,12 @@ PLUGGED_COMMANDS: tuple[tuple[str, str, str], ...] = (
         "run only the local Stripe API stand-in",
     ),
     ("import-clicks", "stripe_everflow_cli.import_clicks", "store clicks from a CSV file"),
+    ("replay", "stripe_everflow_cli.replay", "Stripe events again, through the webhook's checks"),
+    (
+        "backfill",
+        "stripe_everflow_cli.backfill",
+        "Stripe's history since a date, through the bridge",
+    ),
 )
 
 

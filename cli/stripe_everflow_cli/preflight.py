@@ -18,7 +18,13 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from stripe_everflow.config import ClickSettings, MatchSettings, PostSettings, WebhookSettings
+from stripe_everflow.config import (
+    ClickSettings,
+    MatchSettings,
+    PostSettings,
+    SyncSettings,
+    WebhookSettings,
+)
 from stripe_everflow.posting.poster import postback_settings
 from stripe_everflow_cli.localconfig import did_you_mean, printable
 from stripe_everflow_cli.template import FunctionSpec, Resolver, function_specs
@@ -116,6 +122,7 @@ SETTINGS_BY_FUNCTION: dict[str, Callable[[Mapping[str, str]], object]] = {
     "StripeWebhookFunction": WebhookSettings.from_environ,
     "ClickIntakeFunction": ClickSettings.from_environ,
     "MatchPaymentFunction": MatchSettings.from_environ,
+    "SyncClicksFunction": SyncSettings.from_environ,
     "PostEverflowFunction": _post_settings,
 }
 
