@@ -20,6 +20,9 @@ Sections (each a function returning rows, printed together as one table):
 * ``posting`` — PostEverflowFunction on batches of 10 against an Everflow stand-in
   answering after 200 ms (goal: ≤ 1.5 x 200 ms per batch), keep-alive (goal: no new
   TCP connection after the first batch), and CPU per posted conversion.
+* ``backfill`` — ``stripe-everflow backfill`` feeding 20,000 Stripe objects through
+  the webhook's checks to the queue, Stripe's latency excluded (goal: ≥ 10,000
+  objects/s, so Stripe's list API bounds a real backfill; see ``backfill.py``).
 * ``cost`` (last) — the AWS bill per million Stripe events: a realistic mixed stream
   through all three functions, every AWS request counted, priced with a dated table
   (see ``cost.py`` for what is measured and what is assumed; docs/scaling.md plans
@@ -45,6 +48,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
+from backfill import backfill
 from benchlib import FUNCTION_LOG, PROJECT_ROOT, Row, Section, function_log
 from cold_start import cold_start
 from cost import cost
@@ -53,7 +57,7 @@ from matcher import matcher
 from posting import posting
 from warm_cpu import warm_cpu
 
-SECTIONS: list[Section] = [cold_start, warm_cpu, matcher, posting, load, cost]
+SECTIONS: list[Section] = [cold_start, warm_cpu, matcher, posting, load, backfill, cost]
 
 COLUMNS = ("benchmark", "figure", "unit", "goal", "ratio", "verdict", "note")
 

@@ -1,0 +1,164 @@
+"""`stripe-everflow backfill` against the Stripe API stand-in (issue 12): history fed
+through the live path, each payment posted once, an interrupted run resumed where it
+stopped, a second run posting nothing, Stripe's 429 honoured."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stripe_everflow_cli import backfill
+from stripe_everflow_cli.stack_access import StackAccess
+from stripe_everflow_cli.stripe_standin import StripeStandIn
+from stripe_everflow_cli.targets import StackTarget
+from tests.integration.conftest import Aws
+from tests.integration.pipeline import Pipeline, build_pipeline
+from tests.support import bridge_secret, stripe_event
+
+DAYS = 2
+PER_DAY = 110
+START = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+class _Session:
+    def __init__(self, aws: Aws) -> None:
+        self._clients = {
+            "sqs": aws.sqs,
+            "dynamodb": aws.dynamodb,
+            "secretsmanager": aws.secretsmanager,
+        }
+
+    def client(self, service: str, **options: Any) -> Any:
+        return self._clients[service]
+
+
+@pytest.fixture
+def stripe_api() -> Iterator[StripeStandIn]:
+    standin = StripeStandIn().start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def local(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> StackAccess:
+    secret = bridge_secret()
+    secret["stripe_accounts"]["default"]["api_key"] = "rk_test_bridge"
+    aws.secretsmanager.put_secret_value(SecretId="BridgeSecret", SecretString=json.dumps(secret))
+    access = StackAccess(StackTarget(_Session(aws), endpoint="http://127.0.0.1:1"))
+    monkeypatch.setattr("stripe_everflow_cli.stack_access.stack_access", lambda *_: access)
+    return access
+
+
+@pytest.fixture
+def pipeline(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, local: StackAccess, stripe_api: StripeStandIn
+) -> Pipeline:
+    return build_pipeline(aws, monkeypatch, STRIPE_API_BASE=stripe_api.url)
+
+
+def seed_history(stripe_api: StripeStandIn) -> list[str]:
+    """DAYS x PER_DAY paid first invoices (basil), each its own customer and email."""
+    template = stripe_event("basil", "invoice.paid.first")["data"]["object"]
+    invoices = []
+    for n in range(DAYS * PER_DAY):
+        invoice = copy.deepcopy(template)
+        moment = START + n * (86_400 // PER_DAY + 1)  # PER_DAY a day
+        invoice.update(
+            id=f"in_bf{n:05d}",
+            customer=f"cus_bf{n:05d}",
+            customer_email=f"customer{n}@example.com",
+            created=moment,
+        )
+        invoice["status_transitions"]["paid_at"] = moment
+        invoices.append(invoice)
+    stripe_api.put_many("invoices", invoices)
+    return [i["id"] for i in invoices]
+
+
+def post_clicks(pipeline: Pipeline) -> None:
+    clicks = [
+        {
+            "email": f"customer{n}@example.com",
+            "transaction_id": f"ef_tx_{n}",
+            "offer_id": 12,
+            "affiliate_id": 7,
+            "occurred_at": START - 86_400,
+        }
+        for n in range(DAYS * PER_DAY)
+    ]
+    status, _ = pipeline.post_clicks(clicks)
+    assert status == 201
+
+
+def run(stripe_api: StripeStandIn, *flags: str) -> int:
+    parser = argparse.ArgumentParser()
+    backfill.add_arguments(parser)
+    argv = ["--since", "2026-01-01", "--until", "2026-01-02", "--max-rps", "0"]
+    argv += ["--stripe-api-base", stripe_api.url, "--endpoint", "local", *flags]
+    return backfill.run(parser.parse_args(argv))
+
+
+def match_all(pipeline: Pipeline, aws: Aws) -> list[str]:
+    """Feed what the backfill queued to the matcher, 10 at a time; the conversions."""
+    messages = aws.drain("PaymentEventsQueue")
+    for start in range(0, len(messages), 10):
+        pipeline.deliver(*(json.dumps(m["Body"]) for m in messages[start : start + 10]))
+    return [j["stripe"]["invoice_id"] for j in pipeline.jobs() if j["action"] == "conversion"]
+
+
+def test_an_interrupted_backfill_resumes_and_posts_each_payment_once(
+    stripe_api: StripeStandIn,
+    pipeline: Pipeline,
+    aws: Aws,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    invoices = seed_history(stripe_api)
+    post_clicks(pipeline)
+    # Given Stripe refuses mid-run (day 1 read in two pages, then day 2's first page)
+    stripe_api.script(
+        [
+            {"delay": 0, "path": "/v1/invoices"},
+            {"delay": 0, "path": "/v1/invoices"},
+            {"status": 403, "path": "/v1/invoices"},
+        ]
+    )
+    assert run(stripe_api) == 2
+    assert "Stripe refused" in capsys.readouterr().err
+    first = match_all(pipeline, aws)
+    assert sorted(first) == invoices[:PER_DAY]  # day 1, whole
+    # When it is run again, with a 429 on the way
+    stripe_api.script([{"status": 429, "retry_after": 0, "path": "/v1/invoices"}])
+    assert run(stripe_api) == 0
+    out = capsys.readouterr().out
+    assert f"({PER_DAY} fed by an earlier run)" in out and "1 rate-limited" in out
+    second = match_all(pipeline, aws)
+    # Then every payment is posted exactly once
+    assert sorted(first + second) == invoices
+    # And a backfill of the same history from the start posts nothing more
+    assert run(stripe_api, "--restart") == 0
+    assert match_all(pipeline, aws) == []
+
+
+def test_dry_run_prints_what_would_be_fed_and_queues_nothing(
+    stripe_api: StripeStandIn, aws: Aws, local: StackAccess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_history(stripe_api)
+    assert run(stripe_api, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "invoice.paid" in out and "in_bf00000" in out and "4900 USD" in out
+    assert f"{DAYS * PER_DAY} event(s) would be queued" in out
+    assert aws.drain("PaymentEventsQueue") == []
+
+
+def test_a_key_without_the_permission_is_one_line(
+    stripe_api: StripeStandIn, local: StackAccess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stripe_api.add_key("rk_test_bridge", {"invoices": "read"})
+    assert run(stripe_api) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Stripe refused" in err and "permission" in err
