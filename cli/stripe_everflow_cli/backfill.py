@@ -51,7 +51,7 @@ from stripe_everflow_cli.progress import Progress
 
 DAY = 86_400
 PAGE_SIZE = 100
-FEED_BATCH = 100
+FEED_BATCH = 500  # events queued (and flushed) before the position is written
 MAX_RATE_LIMIT_WAITS = 8
 DEFAULT_MAX_RPS = 20.0
 SETTLED_DISPUTES = ("won", "lost", "prevented")
@@ -428,14 +428,18 @@ def run(args: argparse.Namespace) -> int:
             return outcomes
 
         progress = Progress("objects", None)
-        fed = backfill(
-            lister,
-            days(args.since, until),
-            feed,
-            checkpoint=checkpoint,
-            progress=progress,
-            dry_run=args.dry_run,
-        )
+        try:
+            fed = backfill(
+                lister,
+                days(args.since, until),
+                feed,
+                checkpoint=checkpoint,
+                progress=progress,
+                dry_run=args.dry_run,
+            )
+        finally:
+            if sender is not None:
+                sender.close()
         progress.finish()
     except ValueError as error:
         print(f"{name}: {error}", file=sys.stderr)

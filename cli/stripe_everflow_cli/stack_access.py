@@ -128,51 +128,79 @@ def _local_function_environment(logical_id: str) -> dict[str, str]:
 
 SQS_BATCH = 10
 SEND_ATTEMPTS = 5
+# SendMessageBatch requests in flight at once: one answers in 10-20 ms, so one at a
+# time would cap a backfill near 700 messages/s, below Stripe's own list rate.
+SENDERS = 16
 
 
 @dataclass
 class BatchSender:
-    """Collects messages and sends them in SendMessageBatch requests of 10 on
-    ``flush`` (and whenever 10 are waiting); entries SQS refuses for a moment are sent
-    again, up to SEND_ATTEMPTS times, then raise."""
+    """Collects messages and sends them in SendMessageBatch requests of 10, up to
+    SENDERS at once; ``flush`` waits for every request. Entries SQS refuses for a
+    moment are sent again, up to SEND_ATTEMPTS times, then ``flush`` raises."""
 
     sqs: Any
     queue_url: str
     waiting: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     sent: int = 0
+    _pool: Any = None
+    _pending: list[Any] = field(default_factory=list)
 
     def send(self, body: str, attributes: dict[str, str]) -> str:
         self.waiting.append((body, attributes))
         if len(self.waiting) >= SQS_BATCH:
-            self.flush()
+            self._submit()
         return "batched"
 
     def flush(self) -> None:
         while self.waiting:
-            chunk, self.waiting = self.waiting[:SQS_BATCH], self.waiting[SQS_BATCH:]
-            entries = {
-                str(i): {
-                    "Id": str(i),
-                    "MessageBody": body,
-                    "MessageAttributes": {
-                        k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
-                    },
-                }
-                for i, (body, attributes) in enumerate(chunk)
+            self._submit()
+        pending, self._pending = self._pending, []
+        for future in pending:
+            self.sent += future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _submit(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="sqs")
+        chunk, self.waiting = self.waiting[:SQS_BATCH], self.waiting[SQS_BATCH:]
+        self._pending.append(self._pool.submit(self._send_batch, chunk))
+        if len(self._pending) >= 4 * SENDERS:
+            # keep memory bounded: wait for the oldest requests
+            done, self._pending = self._pending[:SENDERS], self._pending[SENDERS:]
+            for future in done:
+                self.sent += future.result()
+
+    def _send_batch(self, chunk: list[tuple[str, dict[str, str]]]) -> int:
+        entries = {
+            str(i): {
+                "Id": str(i),
+                "MessageBody": body,
+                "MessageAttributes": {
+                    k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+                },
             }
-            for _ in range(SEND_ATTEMPTS):
-                answer = self.sqs.send_message_batch(
-                    QueueUrl=self.queue_url, Entries=list(entries.values())
-                )
-                for done in answer.get("Successful", []):
-                    entries.pop(done["Id"], None)
-                    self.sent += 1
-                if not entries:
-                    break
-            if entries:
-                failed = answer.get("Failed", [{}])[0]
-                raise ValueError(
-                    f"PaymentEventsQueue refused {len(entries)} message(s): "
-                    f"{failed.get('Code', 'unknown')} (run the same command again: "
-                    "what was queued is counted once)"
-                )
+            for i, (body, attributes) in enumerate(chunk)
+        }
+        sent, answer = 0, {}
+        for _ in range(SEND_ATTEMPTS):
+            answer = self.sqs.send_message_batch(
+                QueueUrl=self.queue_url, Entries=list(entries.values())
+            )
+            for done in answer.get("Successful", []):
+                entries.pop(done["Id"], None)
+                sent += 1
+            if not entries:
+                return sent
+        failed = (answer.get("Failed") or [{}])[0]
+        raise ValueError(
+            f"PaymentEventsQueue refused {len(entries)} message(s): "
+            f"{failed.get('Code', 'unknown')} (run the same command again: "
+            "what was queued is counted once)"
+        )

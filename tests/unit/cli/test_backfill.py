@@ -102,7 +102,10 @@ def test_a_settled_dispute_opens_then_closes() -> None:
     assert closed["created"] > opened["created"] and opened["id"] != closed["id"]
 
 
-def test_objects_are_fed_oldest_first_and_a_resumed_run_skips_what_was_fed() -> None:
+def test_objects_are_fed_oldest_first_and_a_resumed_run_skips_what_was_fed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("stripe_everflow_cli.backfill.FEED_BATCH", 100)  # a position per 100
     base = 1_767_225_600  # 2026-01-01T00:00:00Z
     invoices = [
         obj("legacy", "invoice.paid.first", id=f"in_{n:03d}", created=base + n * 600)
