@@ -192,14 +192,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         ledger_client,
         parse_day,
         prepare_report,
+        read_entries,
         read_ledger,
         render,
     )
 
     try:
         start, end = parse_day(args.date_from), parse_day(args.date_to)
-        dynamodb, table = ledger_client(args.endpoint, args.stack, args.region)
-        entries = read_ledger(dynamodb, table)
+        if args.kind == "refunds":
+            # the ledger, and the refunds and disputes still waiting for their payment
+            entries = read_entries(args.endpoint, args.stack, args.region)
+        else:
+            entries = read_ledger(*ledger_client(args.endpoint, args.stack, args.region))
     except CliError:
         raise
     except ValueError as error:
