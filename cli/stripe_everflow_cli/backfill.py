@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
+from stripe_everflow_cli.errors import SERVER_DOWN, STRIPE_REFUSED, USAGE, CliError
 from stripe_everflow_cli.progress import Progress
 
 DAY = 86_400
@@ -68,7 +69,13 @@ OBJECT_LISTS: dict[str, tuple[str, ...]] = {
 
 
 class BackfillError(ValueError):
-    """Stripe refused the listing for good (a key without the permission, say)."""
+    """The backfill cannot go on; ``code`` is the exit code (``errors.EXIT_CODES``):
+    Stripe refused (a key without the permission, 429 after 429) or is unreachable,
+    or the account is not set up for it."""
+
+    def __init__(self, message: str, code: int = STRIPE_REFUSED) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, order=True)
@@ -136,7 +143,8 @@ class StripeLister:
                 raise BackfillError(f"Stripe refused: {error.user_message or error}") from None
             except stripe.StripeError as error:
                 raise BackfillError(
-                    f"Stripe failed: {type(error).__name__}: {error.user_message or error}"
+                    f"Stripe failed: {type(error).__name__}: {error.user_message or error}",
+                    SERVER_DOWN if isinstance(error, stripe.APIConnectionError) else STRIPE_REFUSED,
                 ) from None
 
     def list(self, kind: str, start: int, end: int) -> Iterator[dict[str, Any]]:
@@ -377,7 +385,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0: fed; 2: nothing could be read or fed (one line on stderr)."""
+    """0: fed; else one line on stderr and the code of what stopped it
+    (``errors.EXIT_CODES``: 2 usage, 7 Stripe unreachable, 11 Stripe refused)."""
     import stripe
 
     from stripe_everflow.intake.webhook import queue_event
@@ -393,12 +402,13 @@ def run(args: argparse.Namespace) -> int:
         secret = access.cached_secret()
         account = secret.get().account(args.account)
         if account is None:
-            raise BackfillError(f"no Stripe account named {args.account!r} is configured")
+            raise BackfillError(f"no Stripe account named {args.account!r} is configured", USAGE)
         if not account.api_key:
             raise BackfillError(
                 f"account {args.account!r} has no api_key in the bridge secret (a restricted "
                 "key with Read on Invoices, Checkout Sessions, Payment Intents, Charges, "
-                "Refunds and Disputes)"
+                "Refunds and Disputes)",
+                USAGE,
             )
         settings = access.webhook_settings()
         options: dict[str, Any] = {"max_network_retries": 2}
@@ -441,9 +451,11 @@ def run(args: argparse.Namespace) -> int:
             if sender is not None:
                 sender.close()
         progress.finish()
+    except CliError:
+        raise
     except ValueError as error:
         print(f"{name}: {error}", file=sys.stderr)
-        return 2
+        return getattr(error, "code", USAGE)
     ignored = ", ".join(f"{n} {reason}" for reason, n in sorted(fed.ignored.items())) or "none"
     verb = "would be queued" if args.dry_run else "queued"
     print(

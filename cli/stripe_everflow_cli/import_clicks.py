@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from stripe_everflow_cli.errors import AWS_REFUSED, MISSING_FILE, USAGE, CliError
 from stripe_everflow_cli.progress import Progress
 
 # CSV column → the click field it fills (the short names are the issue's words).
@@ -52,7 +53,14 @@ MAX_BAD_ROWS_SHOWN = 50
 
 
 class UnusableFileError(ValueError):
-    """The file cannot be imported at all (missing, not UTF-8, no usable header)."""
+    """The file cannot be imported at all (not UTF-8, no usable header); ``code`` is
+    its exit code (``errors.EXIT_CODES``)."""
+
+    code = USAGE
+
+
+class MissingFileError(UnusableFileError):
+    code = MISSING_FILE
 
 
 @dataclass(frozen=True)
@@ -85,9 +93,9 @@ def read_rows(path: Path) -> tuple[int, Iterator[tuple[int, dict[str, str]]]]:
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
-        raise UnusableFileError(f"{path}: no such file") from None
+        raise MissingFileError(f"{path}: no such file") from None
     except OSError as error:
-        raise UnusableFileError(f"{path}: cannot be read ({error.strerror})") from None
+        raise MissingFileError(f"{path}: cannot be read ({error.strerror})") from None
     reader = csv.reader(handle)
     try:
         fields = _fields(path, next(reader, None))
@@ -213,7 +221,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0: imported (or checked); 1: bad rows and nothing stored; 2: cannot import."""
+    """0: imported (or checked); 1: bad rows, nothing stored; 3: no such file; 2: a
+    file that cannot be imported; 10: AWS refused a write (``errors.EXIT_CODES``)."""
     from stripe_everflow_cli.stack_access import stack_access
 
     name = "stripe-everflow import-clicks"
@@ -221,9 +230,11 @@ def run(args: argparse.Namespace) -> int:
         width, rows = read_rows(args.file)
         access = stack_access(args.endpoint, args.stack, args.region)
         checked = check_rows(rows, access.bridge_secret(), int(time.time()), width)
+    except CliError:
+        raise
     except ValueError as error:
         print(f"{name}: {error}", file=sys.stderr)
-        return 2
+        return getattr(error, "code", USAGE)
     for bad in checked.bad[:MAX_BAD_ROWS_SHOWN]:
         print(f"{name}: {args.file}: {bad}", file=sys.stderr)
     if len(checked.bad) > MAX_BAD_ROWS_SHOWN:
@@ -250,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
             "(every write is idempotent: run the same import again)",
             file=sys.stderr,
         )
-        return 3
+        return AWS_REFUSED
     progress.finish()
     print(
         f"{imported.stored} click(s) stored, {imported.already_stored} already known, "

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+from stripe_everflow_cli.errors import MISSING_FILE, STRIPE_REFUSED, USAGE, CliError
 from stripe_everflow_cli.progress import Progress
 
 EVENTS_API_DAYS = 30
@@ -36,7 +37,12 @@ MAX_PROBLEMS_SHOWN = 50
 
 
 class UnusableSourceError(ValueError):
-    """The events cannot be read at all (no file, no key, Stripe refused)."""
+    """The events cannot be read at all; ``code`` is the exit code
+    (``errors.EXIT_CODES``)."""
+
+    def __init__(self, message: str, code: int = USAGE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -52,9 +58,11 @@ def read_file(path: Path) -> Iterator[tuple[str, Any]]:
     try:
         handle = path.open(encoding="utf-8")
     except FileNotFoundError:
-        raise UnusableSourceError(f"{path}: no such file") from None
+        raise UnusableSourceError(f"{path}: no such file", MISSING_FILE) from None
     except OSError as error:
-        raise UnusableSourceError(f"{path}: cannot be read ({error.strerror})") from None
+        raise UnusableSourceError(
+            f"{path}: cannot be read ({error.strerror})", MISSING_FILE
+        ) from None
     with handle:
         try:
             for number, line in enumerate(handle, start=1):
@@ -87,7 +95,8 @@ def read_stripe_events(
         events = [e.to_dict() for e in pages]
     except stripe.StripeError as error:
         raise UnusableSourceError(
-            f"Stripe's events API: {type(error).__name__}: {error.user_message or error}"
+            f"Stripe's events API: {type(error).__name__}: {error.user_message or error}",
+            STRIPE_REFUSED,
         ) from None
     for event in reversed(events):
         yield str(event.get("id")), event
@@ -179,8 +188,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0: replayed; 1: some events were refused (the others were queued); 2: nothing
-    could be read."""
+    """0: replayed; 1: some events were refused (the others were queued); else the
+    code of what stopped it (``errors.EXIT_CODES``: 2 usage, 3 no file, 11 Stripe)."""
     from stripe_everflow_cli.stack_access import stack_access
 
     name = "stripe-everflow replay"
@@ -220,9 +229,11 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
         )
         progress.finish()
+    except CliError:
+        raise
     except ValueError as error:
         print(f"{name}: {error}", file=sys.stderr)
-        return 2
+        return getattr(error, "code", USAGE)
     for where, problem in result.refused[:MAX_PROBLEMS_SHOWN]:
         print(f"{name}: {where}: {problem}", file=sys.stderr)
     verb = "would be queued" if args.dry_run else "queued"

@@ -127,7 +127,7 @@ def test_an_interrupted_backfill_resumes_and_posts_each_payment_once(
             {"status": 403, "path": "/v1/invoices"},
         ]
     )
-    assert run(stripe_api) == 2
+    assert run(stripe_api) == 11
     assert "Stripe refused" in capsys.readouterr().err
     first = match_all(pipeline, aws)
     assert sorted(first) == invoices[:PER_DAY]  # day 1, whole
@@ -159,6 +159,6 @@ def test_a_key_without_the_permission_is_one_line(
     stripe_api: StripeStandIn, local: StackAccess, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stripe_api.add_key("rk_test_bridge", {"invoices": "read"})
-    assert run(stripe_api) == 2
+    assert run(stripe_api) == 11
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Stripe refused" in err and "permission" in err

@@ -127,24 +127,25 @@ def test_imported_clicks_release_the_payments_parked_for_them(
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("content", "message", "code"),
     [
-        (None, "no such file"),
-        ("", "the file is empty"),
-        ("email,click\n", "unknown column 'click'"),
-        ("transaction_id,offer\n", "no email column"),
-        ("email,transaction_id,offer,offer_id\n", "a column is given twice"),
-        (b"email,transaction_id\n\xff\xfe,x\n", "not UTF-8"),
+        (None, "no such file", 3),
+        ("", "the file is empty", 2),
+        ("email,click\n", "unknown column 'click'", 2),
+        ("transaction_id,offer\n", "no email column", 2),
+        ("email,transaction_id,offer,offer_id\n", "a column is given twice", 2),
+        (b"email,transaction_id\n\xff\xfe,x\n", "not UTF-8", 2),
     ],
 )
-def test_a_file_that_cannot_be_imported_is_one_line_and_exit_2(
+def test_a_file_that_cannot_be_imported_is_one_line_and_its_exit_code(
     local: StackAccess,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     content: str | bytes | None,
     message: str,
+    code: int,
 ) -> None:
     path = tmp_path / "missing.csv" if content is None else csv_file(tmp_path, content)
-    assert run(path) == 2
+    assert run(path) == code
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err

@@ -106,28 +106,29 @@ def test_dry_run_queues_nothing(
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "message", "code"),
     [
-        ((), "give a FILE or --from-stripe"),
-        (("missing.jsonl",), "no such file"),
-        (("--from-stripe",), "has no api_key"),
-        (("events.jsonl", "--account", "other"), "no Stripe account named 'other'"),
-        (("events.jsonl", "--outside"), "run from the project"),
+        ((), "give a FILE or --from-stripe", 2),
+        (("missing.jsonl",), "no such file", 3),
+        (("--from-stripe",), "has no api_key", 2),
+        (("events.jsonl", "--account", "other"), "no Stripe account named 'other'", 2),
+        (("events.jsonl", "--outside"), "run from the project", 2),
     ],
 )
-def test_what_cannot_be_replayed_is_one_line_and_exit_2(
+def test_what_cannot_be_replayed_is_one_line_and_its_exit_code(
     local: StackAccess,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     argv: tuple[str, ...],
     message: str,
+    code: int,
 ) -> None:
     jsonl(tmp_path, stripe_event("basil", "invoice.paid.first"))
     if "--outside" in argv:
         monkeypatch.chdir(tmp_path)  # the local stack's settings come from the project
         argv = tuple(a for a in argv if a != "--outside")
     paths = [str(tmp_path / a) if a.endswith(".jsonl") else a for a in argv]
-    assert run(*paths) == 2
+    assert run(*paths) == code
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
