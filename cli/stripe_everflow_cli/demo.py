@@ -21,6 +21,7 @@ doubles as a smoke test of a fresh checkout.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import time
@@ -559,6 +560,10 @@ def _act_four(stack: LocalStack, root: Path, failures: list[str]) -> None:
 def run_demo() -> int:
     root = find_project_root()
     config = load_local_config(None, {})
+    # Act 4 takes clicks from Everflow too (ClickSources is api,stripe by default).
+    config = dataclasses.replace(
+        config, parameters={"ClickSources": "api,stripe,everflow", **config.parameters}
+    )
     log_dir = Path(tempfile.mkdtemp(prefix="stripe-everflow-demo-"))
     stack = LocalStack(
         project_root=root,

@@ -705,23 +705,28 @@ class EverflowStandIn:
                 event_id=params.get("event_id") or None,
             )
 
-    def _respond(
+    def _refused_key(
         self,
         method: str,
         path: str,
         query: list[tuple[str, str]],
         body: str,
         connection: str,
-        api_key: str | None = None,
-    ) -> tuple[int, str]:
+        api_key: str | None,
+    ) -> tuple[int, str] | None:
+        """401 for a Network API call with another key than the one set (if any)."""
         with self._lock:
             expected_key = self.api_key
-        if path.startswith("/v1/networks/") and expected_key and api_key != expected_key:
-            with self._lock:
-                self.received.append(
-                    ReceivedRequest(method, path, query, body, 401, time.time(), connection)
-                )
-            return 401, json.dumps({"error": "Unauthorized"})
+            if not path.startswith("/v1/networks/") or not expected_key or api_key == expected_key:
+                return None
+            self.received.append(
+                ReceivedRequest(method, path, query, body, 401, time.time(), connection)
+            )
+        return 401, json.dumps({"error": "Unauthorized"})
+
+    def _respond(
+        self, method: str, path: str, query: list[tuple[str, str]], body: str, connection: str
+    ) -> tuple[int, str]:
         api = self._network_api_read(method, path)
         if api is not None:
             status, payload = api
@@ -838,14 +843,11 @@ class EverflowStandIn:
                     self._send(200, json.dumps({"conversion_ids": added}))
                     return
                 peer = f"{self.client_address[0]}:{self.client_address[1]}"
-                status, payload = standin._respond(
-                    self.command,
-                    split.path,
-                    parse_qsl(split.query, keep_blank_values=True),
-                    body,
-                    peer,
-                    self.headers.get("X-Eflow-API-Key"),
-                )
+                query = parse_qsl(split.query, keep_blank_values=True)
+                key = self.headers.get("X-Eflow-API-Key")
+                status, payload = standin._refused_key(
+                    self.command, split.path, query, body, peer, key
+                ) or standin._respond(self.command, split.path, query, body, peer)
                 self._send(status, payload)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815

@@ -5,6 +5,7 @@ released by the sync; the schedule follows ClickSources."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -22,7 +23,11 @@ QUEUES = ("PaymentEventsQueue", "PostbackQueue")
 
 @pytest.fixture
 def stack() -> Iterator[LocalStack]:
-    running = LocalStack(project_root=PROJECT_ROOT, config=load_local_config(None, {}))
+    config = load_local_config(None, {})
+    config = dataclasses.replace(
+        config, parameters={**config.parameters, "ClickSources": "api,stripe,everflow"}
+    )
+    running = LocalStack(project_root=PROJECT_ROOT, config=config)
     running.start()
     yield running
     running.stop()
@@ -76,10 +81,10 @@ def test_lookup_then_sync_on_the_local_stack(stack: LocalStack) -> None:
 @pytest.mark.parametrize(
     ("parameters", "expected"),
     [
-        ({}, "rate(5 minutes)"),
-        ({"EverflowSyncSchedule": "rate(1 hour)"}, "rate(1 hour)"),
-        ({"ClickSources": "api,stripe"}, None),
-        ({"EverflowSyncSchedule": ""}, None),
+        ({}, None),  # ClickSources is api,stripe by default
+        ({"ClickSources": "api,stripe,everflow"}, "rate(5 minutes)"),
+        ({"ClickSources": "everflow", "EverflowSyncSchedule": "rate(1 hour)"}, "rate(1 hour)"),
+        ({"ClickSources": "api,everflow", "EverflowSyncSchedule": ""}, None),
     ],
 )
 def test_the_schedule_follows_click_sources_and_its_parameter(

@@ -51,6 +51,7 @@ def make_pipeline(
     **env: str,
 ) -> Pipeline:
     with_api_key(aws, api_key)
+    env = {"CLICK_SOURCES": "api,stripe,everflow", **env}
     pipeline = build_pipeline(aws, monkeypatch, EVERFLOW_API_BASE_URL=everflow.url, **env)
     at(pipeline, NOW)
     return pipeline
@@ -264,7 +265,9 @@ def test_no_answer_at_all_fails_the_record(
         probe.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"
     with_api_key(aws)
-    pipeline = build_pipeline(aws, monkeypatch, EVERFLOW_API_BASE_URL=url)
+    pipeline = build_pipeline(
+        aws, monkeypatch, EVERFLOW_API_BASE_URL=url, CLICK_SOURCES="api,stripe,everflow"
+    )
     at(pipeline, NOW)
     assert delivered_in_vain(pipeline, stripe_event("basil", "invoice.paid.first"))
     assert pipeline.jobs() == [] and parked(pipeline) == []
@@ -334,7 +337,11 @@ def test_a_hashed_email_is_looked_up_by_the_stripe_customers_address(
                 SecretId=aws.resources.secret_arns[logical_id], SecretString=text
             )
         pipeline = build_pipeline(
-            aws, monkeypatch, EVERFLOW_API_BASE_URL=everflow.url, STRIPE_API_BASE=stripe_api.url
+            aws,
+            monkeypatch,
+            EVERFLOW_API_BASE_URL=everflow.url,
+            STRIPE_API_BASE=stripe_api.url,
+            CLICK_SOURCES="api,stripe,everflow",
         )
         at(pipeline, NOW)
         event = redact_emails(stripe_event("basil", "invoice.paid.first"), "test-email-hash-key")
@@ -342,3 +349,15 @@ def test_a_hashed_email_is_looked_up_by_the_stripe_customers_address(
     # Then Everflow was asked about the customer's address, and its click matched
     assert [body["email"] for body in lookups(everflow)] == [JENNY]
     assert conversion_targets(pipeline.jobs()) == [("initial", "ef_tx_jenny", "everflow_lookup")]
+
+
+def test_everflow_is_not_a_source_by_default(
+    aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ClickSources defaults to api,stripe: an API key alone changes nothing
+    signed_up(everflow)
+    with_api_key(aws)
+    pipeline = build_pipeline(aws, monkeypatch, EVERFLOW_API_BASE_URL=everflow.url)
+    at(pipeline, NOW)
+    pipeline.deliver_events(stripe_event("basil", "invoice.paid.first"))
+    assert everflow.api_calls() == [] and len(parked(pipeline)) == 1

@@ -45,6 +45,7 @@ class Sync:
         for name, value in aws.function_environment("SyncClicksFunction").items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("EVERFLOW_API_BASE_URL", everflow.url)
+        monkeypatch.setenv("CLICK_SOURCES", "api,stripe,everflow")
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         self.app = load_function("sync_clicks")
@@ -217,7 +218,9 @@ def test_payments_parked_for_a_synced_email_are_replayed(
     aws: Aws, everflow: EverflowStandIn, monkeypatch: pytest.MonkeyPatch, sync: Sync
 ) -> None:
     # Given jenny's payment was parked: Everflow knew no click when it came
-    pipeline = build_pipeline(aws, monkeypatch, EVERFLOW_API_BASE_URL=everflow.url)
+    pipeline = build_pipeline(
+        aws, monkeypatch, EVERFLOW_API_BASE_URL=everflow.url, CLICK_SOURCES="api,stripe,everflow"
+    )
     at(pipeline, NOW)
     pipeline.deliver_events(stripe_event("basil", "invoice.paid.first"))
     assert pipeline.jobs() == []

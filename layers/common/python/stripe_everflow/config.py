@@ -61,14 +61,14 @@ def parse_event_types(raw: str) -> frozenset[str]:
 
 
 # Where the matcher may learn email → click: POST /clicks ("api"), a click id Stripe
-# carries ("stripe"), Everflow's conversions of the email ("everflow": needs the
-# Everflow API key in the secret, without which it is inert).
+# carries ("stripe"), Everflow's conversions of the email ("everflow", opt-in: needs
+# the Everflow API key in the secret, without which it is inert).
 CLICK_SOURCES = ("api", "stripe", "everflow")
-DEFAULT_CLICK_SOURCES = frozenset(CLICK_SOURCES)
+DEFAULT_CLICK_SOURCES = frozenset({"api", "stripe"})
 
 
 def parse_click_sources(raw: str) -> frozenset[str]:
-    """A comma-separated subset of api, stripe, everflow; empty means all three."""
+    """A comma-separated subset of api, stripe, everflow; empty means the default."""
     entries = {item.strip().lower() for item in raw.split(",") if item.strip()}
     for entry in sorted(entries):
         if entry not in CLICK_SOURCES:
