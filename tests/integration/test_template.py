@@ -492,7 +492,7 @@ def test_every_alarm_notifies_when_it_goes_off_and_when_it_is_ok_again(
 
 def test_every_function_has_an_errors_and_a_throttles_alarm(cfn: dict[str, Any]) -> None:
     functions = resources(cfn, "AWS::Lambda::Function")
-    assert len(functions) == 4
+    assert len(functions) == 5
     missing = [
         f"{function_id} {metric}"
         for function_id in functions
@@ -716,6 +716,19 @@ EXPECTED_GRANTS = {
         *("dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"),
     )
     | _on("PostbackQueue", "sqs:SendMessage")
+    # the Network API budget of its Everflow lookups (rate_limiter.py: UpdateItem)
+    | _on("LedgerTable", "dynamodb:UpdateItem")
+    | _on("StripeWebhookSecret", "secretsmanager:GetSecretValue")
+    | _on("BridgeSecret", "secretsmanager:GetSecretValue"),
+    "SyncClicksFunction": _on(
+        # the checkpoint (get, conditional put), put_click (update, then get and put),
+        # replay_parked (query, delete)
+        "AttributionTable",
+        *("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+        *("dynamodb:Query", "dynamodb:DeleteItem"),
+    )
+    | _on("LedgerTable", "dynamodb:UpdateItem")
+    | _on("PaymentEventsQueue", "sqs:SendMessage")
     | _on("StripeWebhookSecret", "secretsmanager:GetSecretValue")
     | _on("BridgeSecret", "secretsmanager:GetSecretValue"),
     "PostEverflowFunction": _on("PostbackQueue", *POLL, "sqs:ChangeMessageVisibility")
