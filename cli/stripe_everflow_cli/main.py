@@ -103,6 +103,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         port=args.port,
         aws_port=args.aws_port,
         everflow_url=args.everflow_url,
+        stripe_url=args.stripe_url or os.environ.get("STRIPE_API_BASE") or None,
         log_path=Path(args.log_file) if args.log_file else None,
         consumers_enabled=not args.no_consumers,
     )
@@ -122,6 +123,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         "url": stack.base_url,
         "aws_endpoint": stack.aws_endpoint,
         "everflow_url": stack.everflow_url,
+        "stripe_url": stack.stripe_url,
     }
     _print_ready(stack, config)
     if args.ready_file:
@@ -148,6 +150,12 @@ def _everflow_line(stack: Any) -> str:
     return f"built-in stand-in {stack.everflow_url} (what it got: GET /__standin/requests)"
 
 
+def _stripe_line(stack: Any) -> str:
+    if stack.stripe is None:
+        return str(stack.stripe_url)
+    return f"built-in stand-in {stack.stripe_url} (STRIPE_API_BASE for doctor and setup)"
+
+
 def _print_ready(stack: Any, config: Any) -> None:
     accounts = config.secret.get("stripe_accounts") or {}
     lines = [
@@ -157,6 +165,7 @@ def _print_ready(stack: Any, config: Any) -> None:
         f"  health:                      {stack.base_url}/health",
         f"  AWS endpoint (moto):         {stack.aws_endpoint}  (region us-east-1, any credentials)",
         f"  Everflow:                    {_everflow_line(stack)}",
+        f"  Stripe API:                  {_stripe_line(stack)}",
         f"  config:                      {config.source}",
         "  Stripe accounts and local signing secrets:",
     ]
@@ -406,6 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument(
         "--everflow-url", help="where postbacks go (default: a built-in Everflow stand-in)"
+    )
+    local.add_argument(
+        "--stripe-url",
+        help="Stripe's API for the functions (default: STRIPE_API_BASE, else a built-in "
+        "Stripe API stand-in)",
     )
     local.add_argument(
         "--config", help=f"secret and parameters file (default: ./{DEFAULT_CONFIG_FILE} if present)"

@@ -32,6 +32,7 @@ from stripe_everflow_cli.preflight import (
 )
 from stripe_everflow_cli.provision import Provisioned, provision
 from stripe_everflow_cli.runtime import FunctionWorker
+from stripe_everflow_cli.stripe_standin import StripeStandIn
 from stripe_everflow_cli.template import LOCAL_REGION, function_specs, load_template
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
@@ -55,6 +56,8 @@ class LocalStack:
     port: int = 0
     aws_port: int = 0
     everflow_url: str | None = None
+    # Stripe's API for the functions (STRIPE_API_BASE); None: a built-in stand-in
+    stripe_url: str | None = None
     log_path: Path | None = None
     consumers_enabled: bool = True
     workers: dict[str, FunctionWorker] = field(default_factory=dict)
@@ -98,6 +101,10 @@ class LocalStack:
         if not self.everflow_url:
             self.everflow = EverflowStandIn().start()
             self.everflow_url = self.everflow.url
+        self.stripe: StripeStandIn | None = None
+        if not self.stripe_url:
+            self.stripe = StripeStandIn().start()
+            self.stripe_url = self.stripe.url
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -127,6 +134,7 @@ class LocalStack:
                     environment,
                     aws_endpoint=self.aws_endpoint,
                     everflow_url=self.everflow_url,
+                    stripe_url=self.stripe_url,
                 ),
                 timeout=spec.timeout,
                 log_path=self.log_path,
@@ -238,6 +246,9 @@ class LocalStack:
         everflow = getattr(self, "everflow", None)
         if everflow is not None:
             everflow.stop()
+        stripe = getattr(self, "stripe", None)
+        if stripe is not None:
+            stripe.stop()
 
 
 def _condition_value(value: Any, template: dict[str, Any], parameters: dict[str, str]) -> Any:
@@ -295,7 +306,12 @@ def scheduled_functions(
 
 
 def function_environment(
-    name: str, template_env: dict[str, str], *, aws_endpoint: str, everflow_url: str | None
+    name: str,
+    template_env: dict[str, str],
+    *,
+    aws_endpoint: str,
+    everflow_url: str | None,
+    stripe_url: str | None = None,
 ) -> dict[str, str]:
     """A function's environment on the local stack: the template's, resolved, plus the
     local AWS endpoint and (when set) Everflow's URL for postbacks and the Network API."""
@@ -312,6 +328,9 @@ def function_environment(
         # Postbacks and Network API calls both go to the stand-in (or the given URL).
         environment["EVERFLOW_POSTBACK_BASE_URL"] = everflow_url
         environment["EVERFLOW_API_BASE_URL"] = everflow_url
+    if stripe_url:
+        # The matcher's Stripe reads (customers, invoice payments, promotion codes).
+        environment["STRIPE_API_BASE"] = stripe_url
     return environment
 
 

@@ -195,3 +195,32 @@ def test_demo_runs_and_exits_zero() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "demo: OK" in done.stdout
+
+
+def test_the_functions_read_stripe_from_the_built_in_stripe_api_stand_in(
+    tmp_path: Path,
+) -> None:
+    # Given a local stack whose account has a restricted key (and no Stripe at hand)
+    secret = bridge_secret()
+    secret["stripe_accounts"]["default"]["api_key"] = "rk_test_local"
+    config = tmp_path / "local.config.json"
+    config.write_text(json.dumps({"secret": secret}))
+    running = start_stack(tmp_path, "--config", str(config))
+    try:
+        urls = json.loads((tmp_path / "ready.json").read_text())
+        stripe_url = urls["stripe_url"]
+        # When a payment whose customer is not pinned arrives
+        event = stripe_event("basil", "invoice.paid.first")
+        body = body_of(event)
+        assert running.post("/stripe/webhook", body, sign(body)).status_code == 200
+        # Then the matcher reads the customer from the stand-in, with the account's key
+        deadline, seen = time.monotonic() + 30, []
+        while time.monotonic() < deadline and not seen:
+            calls = requests.get(stripe_url + "/__standin/requests", timeout=10).json()
+            seen = [c for c in calls if c["path"].startswith("/v1/customers/")]
+            time.sleep(0.3)
+        assert seen, "the matcher made no Stripe call to the stand-in"
+        assert seen[0]["path"] == f"/v1/customers/{event['data']['object']['customer']}"
+    finally:
+        running.process.send_signal(signal.SIGTERM)
+        running.process.wait(timeout=20)
