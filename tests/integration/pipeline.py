@@ -236,3 +236,20 @@ class Bridge:
 
     def ledger(self, job_key: str) -> dict[str, Any]:
         return self.poster.ledger(job_key)
+
+
+def local_stack_access(aws: Aws, monkeypatch: Any) -> Any:
+    """What an operator command (``stack_access``) reaches when run against the local
+    stack: here, moto's clients; every ``stack_access(...)`` call answers it."""
+    from stripe_everflow_cli.stack_access import StackAccess
+    from stripe_everflow_cli.targets import StackTarget
+
+    clients = {"sqs": aws.sqs, "dynamodb": aws.dynamodb, "secretsmanager": aws.secretsmanager}
+
+    class Session:
+        def client(self, service: str, **options: Any) -> Any:
+            return clients[service]
+
+    access = StackAccess(StackTarget(Session(), endpoint="http://127.0.0.1:1"))
+    monkeypatch.setattr("stripe_everflow_cli.stack_access.stack_access", lambda *_: access)
+    return access

@@ -8,33 +8,19 @@ import argparse
 import copy
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from stripe_everflow_cli import backfill
 from stripe_everflow_cli.stack_access import StackAccess
 from stripe_everflow_cli.stripe_standin import StripeStandIn
-from stripe_everflow_cli.targets import StackTarget
 from tests.integration.conftest import Aws
-from tests.integration.pipeline import Pipeline, build_pipeline
+from tests.integration.pipeline import Pipeline, build_pipeline, local_stack_access
 from tests.support import bridge_secret, stripe_event
 
 DAYS = 2
 PER_DAY = 110
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
-
-
-class _Session:
-    def __init__(self, aws: Aws) -> None:
-        self._clients = {
-            "sqs": aws.sqs,
-            "dynamodb": aws.dynamodb,
-            "secretsmanager": aws.secretsmanager,
-        }
-
-    def client(self, service: str, **options: Any) -> Any:
-        return self._clients[service]
 
 
 @pytest.fixture
@@ -49,9 +35,7 @@ def local(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> StackAccess:
     secret = bridge_secret()
     secret["stripe_accounts"]["default"]["api_key"] = "rk_test_bridge"
     aws.secretsmanager.put_secret_value(SecretId="BridgeSecret", SecretString=json.dumps(secret))
-    access = StackAccess(StackTarget(_Session(aws), endpoint="http://127.0.0.1:1"))
-    monkeypatch.setattr("stripe_everflow_cli.stack_access.stack_access", lambda *_: access)
-    return access
+    return local_stack_access(aws, monkeypatch)
 
 
 @pytest.fixture

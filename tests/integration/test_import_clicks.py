@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from stripe_everflow_cli import import_clicks
 from stripe_everflow_cli.stack_access import StackAccess
-from stripe_everflow_cli.targets import StackTarget
 from tests.integration.conftest import Aws
-from tests.integration.pipeline import Pipeline, build_pipeline
+from tests.integration.pipeline import Pipeline, build_pipeline, local_stack_access
 from tests.support import stripe_event
 
 HEADER = "email,transaction_id,offer_id,affiliate_id,stripe_customer_id,occurred_at\n"
@@ -22,22 +20,9 @@ JENNY = "jenny.rosen@example.com,ef_tx_jenny,12,7,cus_QbridgeJenny01,2025-12-01T
 OTHER = "someone@example.com,ef_tx_other,12,8,,1764547200\n"
 
 
-class _Session:
-    def __init__(self, aws: Aws) -> None:
-        self._clients = {"sqs": aws.sqs, "dynamodb": aws.dynamodb}
-        self._clients["secretsmanager"] = aws.secretsmanager
-
-    def client(self, service: str, **options: Any) -> Any:
-        return self._clients[service]
-
-
 @pytest.fixture
 def local(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> StackAccess:
-    access = StackAccess(StackTarget(_Session(aws), endpoint="http://127.0.0.1:1"))
-    monkeypatch.setattr(
-        "stripe_everflow_cli.stack_access.stack_access", lambda *_: access, raising=True
-    )
-    return access
+    return local_stack_access(aws, monkeypatch)
 
 
 @pytest.fixture

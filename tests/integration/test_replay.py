@@ -13,9 +13,8 @@ import pytest
 
 from stripe_everflow_cli import replay
 from stripe_everflow_cli.stack_access import StackAccess
-from stripe_everflow_cli.targets import StackTarget
 from tests.integration.conftest import Aws
-from tests.integration.pipeline import Pipeline, build_pipeline
+from tests.integration.pipeline import Pipeline, build_pipeline, local_stack_access
 from tests.support import stripe_event
 
 CLICK = {
@@ -26,23 +25,9 @@ CLICK = {
 }
 
 
-class _Session:
-    def __init__(self, aws: Aws) -> None:
-        self._clients = {
-            "sqs": aws.sqs,
-            "dynamodb": aws.dynamodb,
-            "secretsmanager": aws.secretsmanager,
-        }
-
-    def client(self, service: str, **options: Any) -> Any:
-        return self._clients[service]
-
-
 @pytest.fixture
 def local(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> StackAccess:
-    access = StackAccess(StackTarget(_Session(aws), endpoint="http://127.0.0.1:1"))
-    monkeypatch.setattr("stripe_everflow_cli.stack_access.stack_access", lambda *_: access)
-    return access
+    return local_stack_access(aws, monkeypatch)
 
 
 @pytest.fixture
