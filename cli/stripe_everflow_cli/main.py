@@ -384,6 +384,11 @@ PLUGGED_COMMANDS: tuple[tuple[str, str, str], ...] = (
         "stripe_everflow_cli.backfill",
         "Stripe's history since a date, through the bridge",
     ),
+    (
+        "reconcile",
+        "stripe_everflow_cli.reconcile",
+        "Stripe's money against the ledger and Everflow",
+    ),
 )
 
 

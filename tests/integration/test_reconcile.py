@@ -1,0 +1,207 @@
+"""`stripe-everflow reconcile` (issue 12) over a month the test damages on purpose:
+each damage is its own row, ``--fix`` repairs exactly those that can be repaired
+(through the pipeline, never a second conversion), and after the fix reconcile is
+clean of them."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stripe_everflow_cli import backfill, reconcile
+from stripe_everflow_cli.everflow_standin import EverflowStandIn
+from stripe_everflow_cli.stripe_standin import StripeStandIn
+from tests.integration.conftest import Aws
+from tests.integration.pipeline import Bridge, local_stack_access
+from tests.support import bridge_secret, stripe_event
+
+START = 1_767_225_600  # 2026-01-01T00:00:00Z
+PAYMENTS = 10
+NEVER_DELIVERED, DELETED, REFUNDED_IN_STRIPE, DUPLICATED = 2, 4, 6, 8
+
+
+@pytest.fixture
+def stripe_api() -> Iterator[StripeStandIn]:
+    standin = StripeStandIn().start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def everflow() -> Iterator[EverflowStandIn]:
+    standin = EverflowStandIn().start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def bridge(
+    aws: Aws,
+    everflow: EverflowStandIn,
+    stripe_api: StripeStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Bridge:
+    bridge = Bridge(aws, everflow, monkeypatch, STRIPE_API_BASE=stripe_api.url)
+    secret = bridge_secret(everflow_api_key="ef_api_key")
+    secret["stripe_accounts"]["default"]["api_key"] = "rk_test_bridge"
+    aws.secretsmanager.put_secret_value(SecretId="BridgeSecret", SecretString=json.dumps(secret))
+    local_stack_access(aws, monkeypatch)
+    return bridge
+
+
+def invoice_id(n: int) -> str:
+    return f"in_rc{n:04d}"
+
+
+def seed_month(stripe_api: StripeStandIn) -> list[dict[str, Any]]:
+    """PAYMENTS paid first invoices (basil) in January, each its own customer."""
+    template = stripe_event("basil", "invoice.paid.first")["data"]["object"]
+    invoices = []
+    for n in range(PAYMENTS):
+        invoice = copy.deepcopy(template)
+        moment = START + n * 86_400 + 3_600
+        invoice.update(
+            id=invoice_id(n),
+            customer=f"cus_rc{n:04d}",
+            customer_email=f"customer{n}@example.com",
+            created=moment,
+        )
+        invoice["status_transitions"]["paid_at"] = moment
+        invoices.append(invoice)
+    stripe_api.put_many("invoices", invoices)
+    return invoices
+
+
+def refund_in_stripe(stripe_api: StripeStandIn, n: int) -> dict[str, Any]:
+    """Invoice n's charge refunded in full, in Stripe only (basil: the charge names its
+    payment intent, the InvoicePayment links that to the invoice)."""
+    intent, charge_id = f"pi_rc{n:04d}", f"ch_rc{n:04d}"
+    payment = stripe_event("basil", "invoice_payment.paid.first")["data"]["object"]
+    payment.update(
+        id=f"inpay_rc{n:04d}",
+        invoice=invoice_id(n),
+        payment={"type": "payment_intent", "payment_intent": intent},
+    )
+    stripe_api.put("invoice_payments", payment)
+    charge: dict[str, Any] = stripe_event("basil", "charge.refunded")["data"]["object"]
+    charge.update(
+        id=charge_id,
+        payment_intent=intent,
+        customer=f"cus_rc{n:04d}",
+        amount_refunded=charge["amount"],
+        refunded=True,
+        created=START + n * 86_400 + 3_600,
+    )
+    stripe_api.put("charges", charge)
+    refund = stripe_event("basil", "refund.created")["data"]["object"]
+    refund.update(
+        id=f"re_rc{n:04d}",
+        charge=charge_id,
+        payment_intent=intent,
+        amount=charge["amount"],
+        created=START + 20 * 86_400,
+    )
+    stripe_api.put("refunds", refund)
+    return charge
+
+
+def run(stripe_api: StripeStandIn, everflow: EverflowStandIn, *flags: str) -> int:
+    parser = argparse.ArgumentParser()
+    reconcile.add_arguments(parser)
+    argv = ["--from", "2026-01-01", "--to", "2026-01-31", "--max-rps", "0", "--format", "json"]
+    argv += ["--stripe-api-base", stripe_api.url, "--everflow-api-base", everflow.url]
+    return reconcile.run(parser.parse_args([*argv, "--endpoint", "local", *flags]))
+
+
+def rows(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
+    document = json.loads(capsys.readouterr().out)
+    return {str(row["order_id"]): dict(row) for row in document["rows"]}
+
+
+def test_reconcile_reports_each_damage_and_fix_repairs_what_can_be_repaired(
+    bridge: Bridge,
+    stripe_api: StripeStandIn,
+    everflow: EverflowStandIn,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    invoices = seed_month(stripe_api)
+    clicks = [
+        {
+            "email": f"customer{n}@example.com",
+            "transaction_id": f"ef_tx_{n}",
+            "offer_id": 12,
+            "affiliate_id": 7,
+            "occurred_at": START - 86_400,
+        }
+        for n in range(PAYMENTS)
+    ]
+    assert bridge.pipeline.post_clicks(clicks)[0] == 201
+    # Given the month went through the bridge, but for one event never delivered
+    delivered = [
+        event
+        for n, invoice in enumerate(invoices)
+        if n != NEVER_DELIVERED
+        for event in backfill.events_of("invoices", invoice, None)
+    ]
+    bridge.stripe(*delivered)
+    assert len(everflow.postbacks()) == PAYMENTS - 1
+    # And a conversion deleted in Everflow, a refund applied in Stripe only, a duplicate
+    [deleted] = [c for c in everflow.recorded.values() if c.order_id == invoice_id(DELETED)]
+    with everflow._lock:
+        del everflow.recorded[deleted.conversion_id]
+    charge = refund_in_stripe(stripe_api, REFUNDED_IN_STRIPE)
+    everflow.add_conversion(order_id=invoice_id(DUPLICATED), sale_amount=49, status="approved")
+
+    # When reconcile runs, each damage is its own row
+    assert run(stripe_api, everflow) == 1
+    found = rows(capsys)
+    assert {order: row["reason"] for order, row in found.items()} == {
+        invoice_id(NEVER_DELIVERED): "not_posted",
+        invoice_id(DELETED): "missing_in_everflow",
+        invoice_id(REFUNDED_IN_STRIPE): "refunded_in_stripe_approved_in_everflow",
+        invoice_id(DUPLICATED): "posted_twice",
+    }
+    assert found[invoice_id(NEVER_DELIVERED)]["ledger"] == "unknown"
+
+    # And --fix repairs the two that can be, and touches nothing else
+    postbacks = len(everflow.postbacks())
+    assert run(stripe_api, everflow, "--fix") == 1
+    fixed = rows(capsys)
+    assert fixed[invoice_id(NEVER_DELIVERED)]["fix"] == "queued"
+    assert fixed[invoice_id(DELETED)]["fix"] == "sent again"
+    assert fixed[invoice_id(REFUNDED_IN_STRIPE)]["fix"] == "-"
+    assert fixed[invoice_id(DUPLICATED)]["fix"] == "-"
+    bridge.settle()
+    assert bridge.failed_jobs == []
+    sent = [r.query for r in everflow.postbacks()[postbacks:]]
+    orders = sorted(dict(q).get("order_id", "") for q in sent)
+    assert orders == [invoice_id(NEVER_DELIVERED), invoice_id(DELETED)]
+
+    # Then reconcile is clean of them; what cannot be repaired is still reported
+    assert run(stripe_api, everflow) == 1
+    assert {order: row["reason"] for order, row in rows(capsys).items()} == {
+        invoice_id(REFUNDED_IN_STRIPE): "refunded_in_stripe_approved_in_everflow",
+        invoice_id(DUPLICATED): "posted_twice",
+    }
+    # And a second --fix sends nothing
+    assert run(stripe_api, everflow, "--fix") == 1
+    capsys.readouterr()
+    bridge.settle()
+    assert len(everflow.postbacks()) == postbacks + 2
+
+    # Once the refund reaches the bridge and the duplicate is rejected, all is clean
+    refunded = stripe_event("basil", "charge.refunded")
+    refunded.update(id="evt_rc_refund", created=START + 20 * 86_400)
+    refunded["data"]["object"] = charge
+    bridge.stripe(refunded)
+    duplicate = [c for c in everflow.recorded.values() if c.order_id == invoice_id(DUPLICATED)]
+    with everflow._lock:
+        duplicate[-1].status = "rejected"
+    assert run(stripe_api, everflow, "--format", "table") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no differences") and "USD" in out
