@@ -26,16 +26,20 @@ A difference is a row with a reason:
 * ``posted_twice`` — Everflow holds two conversions or more for the order id (not
   rejected);
 * ``refunded_in_stripe_approved_in_everflow`` — refunded in full (or a dispute lost)
-  in Stripe, still approved in Everflow.
+  in Stripe, still approved in Everflow;
+* ``parked_with_click_known`` — parked for want of a click, while a click is now
+  stored for its email (or a pin for its customer): the replay that click should
+  have caused did not happen (the matcher still decides whether the click counts).
 
-``--fix`` sends what is missing through the pipeline: a ``not_posted`` payment the
-ledger never saw is queued as its event (source ``reconcile``; the matcher's claim
-keeps it exactly-once); a ``missing_in_everflow`` one, once Everflow is asked again
-and still has no conversion for the order id, has its ledger entry made retakeable
-(``Ledger.release`` with the doubt kept, so the poster looks before sending) and its
-job sent again to PostbackQueue. Never a second conversion for an order Everflow
-already has: posted twice, refunded but approved, an amount that differs are
-reported, not touched.
+``--fix`` sends what is missing through the pipeline: a payment the ledger never
+saw (``not_posted`` and not parked, or ``parked_with_click_known``) is queued as its
+event (source ``reconcile``; the matcher's claim keeps it exactly-once); a
+``missing_in_everflow`` one, once Everflow is asked again and still has no
+conversion for the order id, has its ledger entry made retakeable (``Ledger.release``
+with the doubt kept, so the poster looks before sending) and its job sent again to
+PostbackQueue. Never a second conversion for an order Everflow already has: posted
+twice, refunded but approved, an amount that differs, a ledger entry that failed
+(``redrive`` is its tool) are reported, not touched.
 
 Exit: 0 clean, 1 differences, else ``errors.EXIT_CODES``.
 """
@@ -68,6 +72,7 @@ REASONS = (
     "amount_differs",
     "posted_twice",
     "refunded_in_stripe_approved_in_everflow",
+    "parked_with_click_known",
 )
 DAY = 86_400
 REPORT_PAGE_SIZE = 2000  # Everflow's largest page
@@ -236,7 +241,7 @@ def reconcile(
     conversions: Mapping[str, Mapping[str, Any]],
     everflow: Iterable[EverflowConversion],
     *,
-    parked: Iterable[str] = (),
+    parked: Mapping[str, str] | None = None,
     waiting: Iterable[str] = (),
 ) -> Reconciliation:
     """The rows (one per order with a difference) and the totals per currency."""
@@ -245,7 +250,7 @@ def reconcile(
     by_order: dict[str, list[EverflowConversion]] = {}
     for conversion in everflow:
         by_order.setdefault(conversion.order_id, []).append(conversion)
-    parked_ids, waiting_ids = set(parked), set(waiting)
+    parked_ids, waiting_ids = dict(parked or {}), set(waiting)
     result = Reconciliation()
     for order_id in sorted(money):
         m = money[order_id]
@@ -276,10 +281,15 @@ def reconcile(
             fix = "send the ledger's job again"
             result.resend[order_id] = dict(entry or {})
         elif reason == "not_posted" and entry is None:
-            if _unposted(order_id, parked_ids, waiting_ids) != "parked":
+            why = _unposted(order_id, parked_ids, waiting_ids)
+            if why == PARKED_CLICK_KNOWN:
+                reason, detail = "parked_with_click_known", "parked, and a click is now stored"
+                detail += " for its email or customer"
+            else:
+                detail += f" ({why})"
+            if why != PARKED:
                 fix = "queue the payment's event"
                 result.queue[order_id] = m.event
-            detail += f" ({_unposted(order_id, parked_ids, waiting_ids)})"
         totals.differences += 1
         result.rows.append(
             Row(
@@ -343,9 +353,9 @@ def _verdict(
     return None
 
 
-def _unposted(order_id: str, parked: set[str], waiting: set[str]) -> str:
+def _unposted(order_id: str, parked: Mapping[str, str], waiting: set[str]) -> str:
     if order_id in parked:
-        return "parked"
+        return parked[order_id]
     if order_id in waiting:
         return "waiting"
     return "unknown"
@@ -355,15 +365,20 @@ def _unposted(order_id: str, parked: set[str], waiting: set[str]) -> str:
 
 
 def render(result: Reconciliation, form: str) -> str:
+    from stripe_everflow.domain.money import currency_exponent
+
+    def major(amount: Decimal, currency: str) -> str:
+        return str(amount.quantize(Decimal(1).scaleb(-currency_exponent(currency))))
+
     rows = [asdict(r) for r in result.rows]
     totals = [
         {
             "currency": t.currency,
             "payments": t.payments,
-            "counted": str(t.counted),
-            "refunded": str(t.refunded),
-            "posted": str(t.posted),
-            "in_everflow": str(t.in_everflow),
+            "counted": major(t.counted, t.currency),
+            "refunded": major(t.refunded, t.currency),
+            "posted": major(t.posted, t.currency),
+            "in_everflow": major(t.in_everflow, t.currency),
             "differences": t.differences,
         }
         for t in sorted(result.totals.values(), key=lambda t: t.currency)
@@ -440,26 +455,46 @@ def _queue_url(access: Any, logical: str) -> str:
     return str(access.target.output(f"{logical}Url"))
 
 
-def parked_orders(dynamodb: Any, table: str, settings: Any) -> set[str]:
-    """Order ids of the payments parked in AttributionTable (each parked message's
-    event, classified)."""
+PARKED = "parked"
+PARKED_CLICK_KNOWN = "parked, a click now known"
+
+
+def parked_orders(dynamodb: Any, table: str, settings: Any, now: float) -> dict[str, str]:
+    """Order id → ``PARKED`` for each payment parked in AttributionTable (its parked
+    message's event, classified), or ``PARKED_CLICK_KNOWN`` when a click is now
+    stored for the email or a pin for the customer it is parked under (the matcher
+    would match it if it came again). One scan of the table."""
     from stripe_everflow.adapters.dynamodb import from_attributes
     from stripe_everflow.domain.classify import classify_event
 
-    found: set[str] = set()
-    pages = dynamodb.get_paginator("scan").paginate(
-        TableName=table, FilterExpression="attribute_exists(message)"
-    )
-    for page in pages:
+    parked: list[tuple[str, str]] = []  # (pk parked under, order id)
+    clicks: set[str] = set()
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         for raw in page.get("Items", []):
+            item = from_attributes(raw)
+            expires = item.get("expires_at")
+            if expires is not None and int(expires) <= now:
+                continue
+            pk, sk = str(item.get("pk", "")), str(item.get("sk", ""))
+            if (pk.startswith("email#") and sk == "clicks") or (
+                pk.startswith("customer#") and sk == "pin"
+            ):
+                clicks.add(pk)
+            if not pk.startswith("parked#") or "message" not in item:
+                continue
             try:
-                message = json.loads(str(from_attributes(raw).get("message")))
+                message = json.loads(str(item["message"]))
                 event = message.get("event") if isinstance(message, dict) else None
                 classified = classify_event(event, settings) if isinstance(event, dict) else None
             except (ValueError, TypeError, KeyError):
                 continue
             if classified is not None and classified.money_key:
-                found.add(classified.money_key)
+                parked.append((pk, classified.money_key))
+    found: dict[str, str] = {}
+    for pk, order_id in parked:
+        known = pk.removeprefix("parked#") in clicks
+        if known or order_id not in found:
+            found[order_id] = PARKED_CLICK_KNOWN if known else PARKED
     return found
 
 
@@ -628,7 +663,7 @@ def run(args: argparse.Namespace) -> int:
         entries = read_ledger(dynamodb, _table(access, "LedgerTable"))
         entries += read_waiting(dynamodb, _table(access, "AttributionTable"), [args.account])
         conversions, waiting = ledger_conversions(entries, args.account)
-        parked = parked_orders(dynamodb, _table(access, "AttributionTable"), settings)
+        parked = parked_orders(dynamodb, _table(access, "AttributionTable"), settings, time.time())
         everflow_base = (
             args.everflow_api_base
             or environment.get("EVERFLOW_API_BASE_URL")
@@ -673,7 +708,7 @@ def _fix(
         settings = access.webhook_settings()
         for row in result.rows:
             event = result.queue.get(row.order_id)
-            if event is None or row.reason != "not_posted":
+            if event is None or row.reason not in ("not_posted", "parked_with_click_known"):
                 continue
             outcome = queue_event(
                 event,
