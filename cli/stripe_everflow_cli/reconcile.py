@@ -596,6 +596,7 @@ def run(args: argparse.Namespace) -> int:
 
     from stripe_everflow.domain.errors import EverflowApiError, EverflowUnavailableError
     from stripe_everflow_cli import backfill
+    from stripe_everflow_cli.progress import Progress
     from stripe_everflow_cli.report import read_ledger, read_waiting
     from stripe_everflow_cli.stack_access import stack_access
 
@@ -633,14 +634,22 @@ def run(args: argparse.Namespace) -> int:
         since = int(datetime.combine(args.date_from, datetime.min.time(), UTC).timestamp())
         until = int(datetime.combine(args.date_to, datetime.min.time(), UTC).timestamp()) + DAY
         # the whole period in one listing per kind (pages of 100), oldest first
+        progress = Progress("Stripe objects", None)
+
+        def listed(kind: str) -> Iterable[dict[str, Any]]:
+            for obj in lister.list(kind, since, until):
+                progress.advance()
+                yield obj
+
         found = sorted(
             (
                 (int(obj.get("created") or 0), str(obj["id"]), kind, obj)
                 for kind in backfill.OBJECT_LISTS
-                for obj in lister.list(kind, since, until)
+                for obj in listed(kind)
             ),
             key=lambda entry: (entry[0], entry[1]),
         )
+        progress.finish()
         events = [
             event for _, _, kind, obj in found for event in backfill.events_of(kind, obj, lister)
         ]

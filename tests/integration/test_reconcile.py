@@ -205,3 +205,35 @@ def test_reconcile_reports_each_damage_and_fix_repairs_what_can_be_repaired(
     assert run(stripe_api, everflow, "--format", "table") == 0
     out = capsys.readouterr().out
     assert out.startswith("no differences") and "USD" in out
+
+
+def test_a_period_that_ends_before_it_starts_is_one_line_and_reads_nothing(
+    bridge: Bridge,
+    stripe_api: StripeStandIn,
+    everflow: EverflowStandIn,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = argparse.ArgumentParser()
+    reconcile.add_arguments(parser)
+    args = parser.parse_args(["--from", "2026-02-01", "--to", "2026-01-01", "--endpoint", "x"])
+    assert reconcile.run(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "--to is before --from" in err
+    assert stripe_api.received == [] and everflow.api_calls() == []
+
+
+def test_everflow_failing_is_one_line_and_fixes_nothing(
+    bridge: Bridge,
+    stripe_api: StripeStandIn,
+    everflow: EverflowStandIn,
+    aws: Aws,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed_month(stripe_api)
+    everflow.script([{"status": 503}])
+    assert run(stripe_api, everflow, "--fix") == 7
+    out, err = capsys.readouterr()
+    # the progress line, then the error in one line
+    assert out == "" and err.splitlines()[-1].startswith("stripe-everflow reconcile: Everflow")
+    assert "HTTP 503" in err.splitlines()[-1]
+    assert aws.drain("PaymentEventsQueue") == [] and aws.drain("PostbackQueue") == []
