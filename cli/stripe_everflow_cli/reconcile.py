@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import sys
@@ -149,10 +150,11 @@ def stripe_money(
     invoice_of: Callable[[str], str | None] = lambda _: None,
 ) -> dict[str, StripeMoney]:
     """Each order's money from the period's events, as ``classify_event`` counts it:
-    the first event to count an order keeps it (the matcher's claim does the same);
-    refunds and disputes are applied to their order. ``invoice_of`` answers the
-    invoice a payment intent paid (a refund's charge does not name it since Stripe's
-    basil version: the InvoicePayment does)."""
+    the first event to count an order keeps it (the matcher's claim does the same),
+    but a Checkout Session takes over its payment intent's; an intent that paid an
+    invoice is the invoice's; refunds and disputes are applied to their order.
+    ``invoice_of`` answers the invoice a payment intent paid (since Stripe's basil
+    version neither the intent nor its charge names it: the InvoicePayment does)."""
     from stripe_everflow.domain.classify import classify_event
 
     money: dict[str, StripeMoney] = {}
@@ -160,7 +162,14 @@ def stripe_money(
     for event in events:
         found = classify_event(event, settings)
         if found.action == "payment" and found.money_key:
-            if found.money_key not in money:
+            if found.needs_invoice_check and invoice_of(found.money_key):
+                continue  # an invoice's payment intent (basil): counted by the invoice
+            counted = money.get(found.money_key)
+            session = event.get("type") == "checkout.session.completed"
+            if counted is None or (
+                session and counted.event.get("type") == "payment_intent.succeeded"
+            ):
+                # a Checkout Session counts its intent's money (it knows the tax)
                 money[found.money_key] = StripeMoney(
                     found.money_key, found.currency.upper(), found.amount_minor, dict(event)
                 )
@@ -654,6 +663,7 @@ def run(args: argparse.Namespace) -> int:
             event for _, _, kind, obj in found for event in backfill.events_of(kind, obj, lister)
         ]
 
+        @functools.cache
         def invoice_of(payment_intent: str) -> str | None:
             page = lister._get(
                 "/v1/invoice_payments",

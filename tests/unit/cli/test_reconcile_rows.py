@@ -207,3 +207,15 @@ def test_parked_payments_are_read_with_whether_a_click_is_now_known() -> None:
         first["data"]["object"]["id"]: PARKED,
         renewal["data"]["object"]["id"]: PARKED_CLICK_KNOWN,
     }
+
+
+def test_a_checkout_session_counts_its_intent_and_an_invoices_intent_is_the_invoices() -> None:
+    settings = ClassifySettings()
+    intent = stripe_event("basil", "payment_intent.succeeded")
+    session = stripe_event("basil", "checkout.session.completed.payment")
+    found = reconcile.stripe_money([intent, session], settings)
+    [(order, counted)] = found.items()
+    assert order == "pi_3QbridgeOneOff01"
+    assert counted.event["type"] == "checkout.session.completed"
+    # the same intent, paying an invoice (basil: only the InvoicePayment says so)
+    assert reconcile.stripe_money([intent], settings, lambda _: "in_1") == {}
