@@ -295,7 +295,10 @@ def reconcile(
                 reason, detail = "parked_with_click_known", "parked, and a click is now stored"
                 detail += " for its email or customer"
             else:
-                detail += f" ({why})"
+                detail = {
+                    PARKED: "parked: no click known for it",
+                    "waiting": "not counted yet; a refund waits for it",
+                }.get(why, "the bridge never saw it")
             if why != PARKED:
                 fix = "queue the payment's event"
                 result.queue[order_id] = m.event
@@ -570,10 +573,20 @@ def _day(value: str) -> date:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--from", dest="date_from", type=_day, required=True, help="first day (UTC), YYYY-MM-DD"
+        "--from",
+        dest="date_from",
+        type=_day,
+        required=True,
+        metavar="DAY",
+        help="first day (UTC), YYYY-MM-DD",
     )
     parser.add_argument(
-        "--to", dest="date_to", type=_day, required=True, help="last day (UTC), inclusive"
+        "--to",
+        dest="date_to",
+        type=_day,
+        required=True,
+        metavar="DAY",
+        help="last day (UTC), inclusive",
     )
     parser.add_argument("--account", default="default", help="the Stripe account's name")
     parser.add_argument(
