@@ -597,6 +597,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="send what is missing through the pipeline (never a second conversion)",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --fix: change nothing (the fix column says what --fix would do)",
+    )
     parser.add_argument("--max-rps", type=float, default=20.0, help="Stripe API requests/s")
     parser.add_argument(
         "--stripe-api-base", default=None, help="Stripe's API address (a stand-in's, for tests)"
@@ -708,7 +713,7 @@ def run(args: argparse.Namespace) -> int:
             )
 
         result = reconcile(money, conversions, everflow(), parked=parked, waiting=waiting)
-        if args.fix and (result.queue or result.resend):
+        if args.fix and not args.dry_run and (result.queue or result.resend):
             _fix(access, result, everflow, account, secret)
     except CliError:
         raise
@@ -731,6 +736,7 @@ def _fix(
 ) -> None:
     """Queue the payments the ledger never saw; send again the jobs Everflow lost,
     once Everflow, asked again, still has no conversion for their order id."""
+    from stripe_everflow.adapters.dynamodb import condition_failed
     from stripe_everflow.adapters.dynamodb.ledger import Ledger
     from stripe_everflow.adapters.sqs import SqsSender
     from stripe_everflow.intake.webhook import queue_event
@@ -766,12 +772,18 @@ def _fix(
             if not entry.get("job") or not entry.get("attempt_id"):
                 row.fix = "not sent: the ledger's entry has no job"
                 continue
-            ledger.release(
-                str(entry["job_key"]),
-                str(entry["attempt_id"]),
-                int(time.time()),
-                {"last_error": "reconcile: missing in Everflow"},
-                True,  # the poster asks Everflow before sending again
-            )
+            try:
+                ledger.release(
+                    str(entry["job_key"]),
+                    str(entry["attempt_id"]),
+                    int(time.time()),
+                    {"last_error": "reconcile: missing in Everflow"},
+                    True,  # the poster asks Everflow before sending again
+                )
+            except Exception as error:
+                if not condition_failed(error):
+                    raise
+                row.fix = "not sent: the ledger's entry changed since it was read"
+                continue
             postbacks.send(str(entry["job"]), {})
             row.fix = "sent again"

@@ -237,3 +237,18 @@ def test_everflow_failing_is_one_line_and_fixes_nothing(
     assert out == "" and err.splitlines()[-1].startswith("stripe-everflow reconcile: Everflow")
     assert "HTTP 503" in err.splitlines()[-1]
     assert aws.drain("PaymentEventsQueue") == [] and aws.drain("PostbackQueue") == []
+
+
+def test_fix_with_dry_run_changes_nothing(
+    bridge: Bridge,
+    stripe_api: StripeStandIn,
+    everflow: EverflowStandIn,
+    aws: Aws,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed_month(stripe_api)
+    assert run(stripe_api, everflow, "--fix", "--dry-run") == 1
+    found = rows(capsys)
+    assert len(found) == PAYMENTS
+    assert {row["fix"] for row in found.values()} == {"queue the payment's event"}
+    assert aws.drain("PaymentEventsQueue") == [] and aws.drain("PostbackQueue") == []
