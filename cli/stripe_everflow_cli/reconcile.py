@@ -19,8 +19,10 @@ reads them):
 A difference is a row with a reason:
 
 * ``missing_in_everflow`` — the ledger posted it, Everflow has no conversion for it;
-* ``not_posted`` — Stripe's money the ledger never posted (parked: no click known;
-  waiting; the ledger's status; or unknown: never seen);
+* ``not_posted`` — Stripe's money the ledger never posted: the bridge never saw it,
+  a refund waits for it, or the ledger's entry is not ``posted`` (``failed``…). A
+  payment parked for want of a click (or whose parking expired without one) is the
+  bridge's decision, not a difference: its amount is in the totals' ``no_click``;
 * ``amount_differs`` — the ledger's or Everflow's amount is not Stripe's (after a
   partial refund, Everflow may hold the original or the prorated amount);
 * ``posted_twice`` — Everflow holds two conversions or more for the order id (not
@@ -131,6 +133,7 @@ class Totals:
     counted: Decimal = Decimal(0)
     refunded: Decimal = Decimal(0)
     posted: Decimal = Decimal(0)
+    unattributed: Decimal = Decimal(0)  # parked, no click known: nothing to post
     in_everflow: Decimal = Decimal(0)
     differences: int = 0
 
@@ -285,23 +288,24 @@ def reconcile(
         if verdict is None:
             continue
         reason, detail = verdict
+        why = _unposted(order_id, parked_ids, waiting_ids)
+        if reason == "not_posted" and entry is None and why in UNATTRIBUTED:
+            totals.unattributed += amount  # no click: the bridge's decision, no difference
+            continue
         fix = "-"
         if reason == "missing_in_everflow":
             fix = "send the ledger's job again"
             result.resend[order_id] = dict(entry or {})
         elif reason == "not_posted" and entry is None:
-            why = _unposted(order_id, parked_ids, waiting_ids)
             if why == PARKED_CLICK_KNOWN:
                 reason, detail = "parked_with_click_known", "parked, and a click is now stored"
                 detail += " for its email or customer"
             else:
                 detail = {
-                    PARKED: "parked: no click known for it",
                     "waiting": "not counted yet; a refund waits for it",
                 }.get(why, "the bridge never saw it")
-            if why != PARKED:
-                fix = "queue the payment's event"
-                result.queue[order_id] = m.event
+            fix = "queue the payment's event"
+            result.queue[order_id] = m.event
         totals.differences += 1
         result.rows.append(
             Row(
@@ -390,6 +394,7 @@ def render(result: Reconciliation, form: str) -> str:
             "counted": major(t.counted, t.currency),
             "refunded": major(t.refunded, t.currency),
             "posted": major(t.posted, t.currency),
+            "no_click": major(t.unattributed, t.currency),
             "in_everflow": major(t.in_everflow, t.currency),
             "differences": t.differences,
         }
@@ -418,7 +423,16 @@ def render(result: Reconciliation, form: str) -> str:
     else:
         lines.append("no differences")
     lines.append("")
-    head = ("currency", "payments", "counted", "refunded", "posted", "in_everflow", "differences")
+    head = (
+        "currency",
+        "payments",
+        "counted",
+        "refunded",
+        "posted",
+        "no_click",
+        "in_everflow",
+        "differences",
+    )
     table: list[tuple[str, ...]] = [head, *(tuple(str(t[c]) for c in head) for t in totals)]
     widths_t = [max(len(line[i]) for line in table) for i in range(len(head))]
     for line in table:
@@ -469,18 +483,26 @@ def _queue_url(access: Any, logical: str) -> str:
 
 PARKED = "parked"
 PARKED_CLICK_KNOWN = "parked, a click now known"
+UNSENT = "seen, not sent"  # claimed by the matcher, no job: parked until it expired
+UNATTRIBUTED = (PARKED, UNSENT)  # the bridge's decision: no click, nothing to post
 
 
-def parked_orders(dynamodb: Any, table: str, settings: Any, now: float) -> dict[str, str]:
+def parked_orders(
+    dynamodb: Any, table: str, settings: Any, now: float, account: str = "default"
+) -> dict[str, str]:
     """Order id → ``PARKED`` for each payment parked in AttributionTable (its parked
     message's event, classified), or ``PARKED_CLICK_KNOWN`` when a click is now
     stored for the email or a pin for the customer it is parked under (the matcher
-    would match it if it came again). One scan of the table."""
+    would match it if it came again), or ``UNSENT`` for money the matcher claimed and
+    sent no job for, parked no more (no click came before its parking expired). One
+    scan of the table."""
     from stripe_everflow.adapters.dynamodb import from_attributes
     from stripe_everflow.domain.classify import classify_event
 
     parked: list[tuple[str, str]] = []  # (pk parked under, order id)
     clicks: set[str] = set()
+    unsent: set[str] = set()
+    claims = f"claim#{account}#conversion#"
     for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         for raw in page.get("Items", []):
             item = from_attributes(raw)
@@ -492,6 +514,8 @@ def parked_orders(dynamodb: Any, table: str, settings: Any, now: float) -> dict[
                 pk.startswith("customer#") and sk == "pin"
             ):
                 clicks.add(pk)
+            if pk.startswith(claims) and sk == "claim" and not item.get("job_key"):
+                unsent.add(pk.removeprefix(claims))
             if not pk.startswith("parked#") or "message" not in item:
                 continue
             try:
@@ -502,10 +526,10 @@ def parked_orders(dynamodb: Any, table: str, settings: Any, now: float) -> dict[
                 continue
             if classified is not None and classified.money_key:
                 parked.append((pk, classified.money_key))
-    found: dict[str, str] = {}
+    found: dict[str, str] = dict.fromkeys(unsent, UNSENT)
     for pk, order_id in parked:
         known = pk.removeprefix("parked#") in clicks
-        if known or order_id not in found:
+        if known or found.get(order_id, UNSENT) == UNSENT:
             found[order_id] = PARKED_CLICK_KNOWN if known else PARKED
     return found
 
@@ -700,7 +724,9 @@ def run(args: argparse.Namespace) -> int:
         entries = read_ledger(dynamodb, _table(access, "LedgerTable"))
         entries += read_waiting(dynamodb, _table(access, "AttributionTable"), [args.account])
         conversions, waiting = ledger_conversions(entries, args.account)
-        parked = parked_orders(dynamodb, _table(access, "AttributionTable"), settings, time.time())
+        parked = parked_orders(
+            dynamodb, _table(access, "AttributionTable"), settings, time.time(), args.account
+        )
         everflow_base = (
             args.everflow_api_base
             or environment.get("EVERFLOW_API_BASE_URL")

@@ -15,6 +15,7 @@ from stripe_everflow_cli import reconcile
 from stripe_everflow_cli.reconcile import (
     PARKED,
     PARKED_CLICK_KNOWN,
+    UNSENT,
     EverflowConversion,
     StripeMoney,
 )
@@ -110,22 +111,22 @@ def test_a_partial_refund_accepts_the_original_or_the_prorated_sale_amount() -> 
     assert reasons(reconcile.reconcile(stripe, ledger, everflow)) == {"in_c": "amount_differs"}
 
 
-def test_a_parked_payment_is_not_posted_and_left_alone_unless_its_click_is_known() -> None:
-    stripe = {o: money(o) for o in ("in_parked", "in_known", "in_waiting")}
+def test_a_parked_payment_is_no_difference_unless_its_click_is_now_known() -> None:
+    stripe = {o: money(o) for o in ("in_parked", "in_expired", "in_known", "in_waiting")}
     result = reconcile.reconcile(
         stripe,
         {},
         [],
-        parked={"in_parked": PARKED, "in_known": PARKED_CLICK_KNOWN},
+        parked={"in_parked": PARKED, "in_expired": UNSENT, "in_known": PARKED_CLICK_KNOWN},
         waiting={"in_waiting"},
     )
+    # no click: the bridge's decision, counted apart
     assert reasons(result) == {
-        "in_parked": "not_posted",
         "in_known": "parked_with_click_known",
         "in_waiting": "not_posted",
     }
+    assert result.totals["USD"].unattributed == Decimal("98.00")
     rows = {row.order_id: row for row in result.rows}
-    assert rows["in_parked"].ledger == "parked" and rows["in_parked"].fix == "-"
     assert rows["in_waiting"].ledger == "waiting"
     assert set(result.queue) == {"in_known", "in_waiting"}
 
@@ -141,6 +142,7 @@ def test_the_three_formats_carry_rows_and_totals() -> None:
             "counted": "98.00",
             "refunded": "0.00",
             "posted": "0.00",
+            "no_click": "0.00",
             "in_everflow": "0.00",
             "differences": 2,
         }
@@ -201,11 +203,18 @@ def test_parked_payments_are_read_with_whether_a_click_is_now_known() -> None:
         parked_item("parked#email#h2", renewal),
         parked_item("parked#email#h3", gone, expires=500),
         {"pk": {"S": "email#h2"}, "sk": {"S": "clicks"}},
+        # claimed: a parked one, an expired one, a sent one
+        {"pk": {"S": f"claim#default#conversion#{first['data']['object']['id']}"}},
+        {"pk": {"S": "claim#default#conversion#in_expired"}},
+        {"pk": {"S": "claim#default#conversion#in_sent"}, "job_key": {"S": "conversion:x"}},
     ]
+    for item in items[-3:]:
+        item["sk"] = {"S": "claim"}
     found = reconcile.parked_orders(Scan(items), "AttributionTable", ClassifySettings(), 1_000)
     assert found == {
         first["data"]["object"]["id"]: PARKED,
         renewal["data"]["object"]["id"]: PARKED_CLICK_KNOWN,
+        "in_expired": UNSENT,
     }
 
 
