@@ -457,28 +457,8 @@ def match_settings(environment: Mapping[str, str]) -> Any:
 
 
 def match_environment(access: Any) -> dict[str, str]:
-    """MatchPaymentFunction's environment as the stack runs it: a deployed function's,
-    or the template resolved with the local stack's parameters."""
-    from stripe_everflow_cli.stack_access import _local_function_environment
-
-    if access.local:
-        return _local_function_environment("MatchPaymentFunction")
-    resource = access.target.client("cloudformation").describe_stack_resource(
-        StackName=access.stack, LogicalResourceId="MatchPaymentFunction"
-    )["StackResourceDetail"]["PhysicalResourceId"]
-    configuration = access.target.client("lambda").get_function_configuration(FunctionName=resource)
-    return dict(configuration.get("Environment", {}).get("Variables", {}))
-
-
-def _table(access: Any, logical: str) -> str:
-    return str(logical if access.local else access.target.output(f"{logical}Name"))
-
-
-def _queue_url(access: Any, logical: str) -> str:
-    sqs = access.target.client("sqs")
-    if access.local:
-        return str(sqs.get_queue_url(QueueName=logical)["QueueUrl"])
-    return str(access.target.output(f"{logical}Url"))
+    """MatchPaymentFunction's environment as the stack runs it."""
+    return dict(access.function_environment("MatchPaymentFunction"))
 
 
 PARKED = "parked"
@@ -721,11 +701,11 @@ def run(args: argparse.Namespace) -> int:
 
         money = stripe_money(events, settings, invoice_of)
         dynamodb = access.target.client("dynamodb")
-        entries = read_ledger(dynamodb, _table(access, "LedgerTable"))
-        entries += read_waiting(dynamodb, _table(access, "AttributionTable"), [args.account])
+        entries = read_ledger(dynamodb, access.table("LedgerTable"))
+        entries += read_waiting(dynamodb, access.table("AttributionTable"), [args.account])
         conversions, waiting = ledger_conversions(entries, args.account)
         parked = parked_orders(
-            dynamodb, _table(access, "AttributionTable"), settings, time.time(), args.account
+            dynamodb, access.table("AttributionTable"), settings, time.time(), args.account
         )
         everflow_base = (
             args.everflow_api_base
@@ -786,8 +766,8 @@ def _fix(
             row.fix = "queued" if outcome.status == "accepted" else f"not queued: {outcome.reason}"
     if result.resend:
         present = {c.order_id for c in everflow()}
-        ledger = Ledger(_table(access, "LedgerTable"), access.target.client("dynamodb"))
-        postbacks = SqsSender(_queue_url(access, "PostbackQueue"), access.target.client("sqs"))
+        ledger = Ledger(access.table("LedgerTable"), access.target.client("dynamodb"))
+        postbacks = SqsSender(access.queue_url("PostbackQueue"), access.target.client("sqs"))
         for row in result.rows:
             entry = result.resend.get(row.order_id)
             if entry is None or row.reason != "missing_in_everflow":

@@ -51,51 +51,56 @@ class StackAccess:
         except BotoCoreError as error:
             raise ValueError(f"the bridge secret cannot be read: {error}") from None
 
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """A function's environment as the stack runs it: a deployed function's, or
+        the template resolved with the local stack's parameters
+        (``stripe-everflow.local.json`` when present)."""
+        if self.local:
+            return _local_function_environment(logical_id)
+        resource = self.target.client("cloudformation").describe_stack_resource(
+            StackName=self.stack, LogicalResourceId=logical_id
+        )["StackResourceDetail"]["PhysicalResourceId"]
+        configuration = self.target.client("lambda").get_function_configuration(
+            FunctionName=resource
+        )
+        return dict(configuration.get("Environment", {}).get("Variables", {}))
+
     def webhook_settings(self) -> Any:
         """StripeWebhookFunction's settings (allow-list, email mode) as the stack runs
-        them: a deployed function's environment, or the template resolved with the
-        local stack's parameters (``stripe-everflow.local.json`` when present)."""
+        them."""
         from stripe_everflow.config import WebhookSettings
 
+        return WebhookSettings.from_environ(self.function_environment("StripeWebhookFunction"))
+
+    def table(self, logical_id: str) -> str:
+        """A table's name: its logical id on the local stack, else the stack's output."""
+        return logical_id if self.local else self.target.output(f"{logical_id}Name")
+
+    def queue_url(self, logical_id: str) -> str:
+        """A queue's URL: asked of the local stack's SQS, else the stack's output."""
         if self.local:
-            environment = _local_function_environment("StripeWebhookFunction")
-        else:
-            cloudformation = self.target.client("cloudformation")
-            resource = cloudformation.describe_stack_resource(
-                StackName=self.stack, LogicalResourceId="StripeWebhookFunction"
-            )["StackResourceDetail"]["PhysicalResourceId"]
-            configuration = self.target.client("lambda").get_function_configuration(
-                FunctionName=resource
-            )
-            environment = configuration.get("Environment", {}).get("Variables", {})
-        return WebhookSettings.from_environ(environment)
+            sqs = self.target.client("sqs")
+            return str(sqs.get_queue_url(QueueName=logical_id)["QueueUrl"])
+        return self.target.output(f"{logical_id}Url")
 
     def attribution_store(self) -> Any:
         from stripe_everflow.adapters.dynamodb.store import AttributionStore
 
-        table = "AttributionTable" if self.local else self.target.output("AttributionTableName")
-        return AttributionStore(table, self.target.client("dynamodb"))
+        return AttributionStore(self.table("AttributionTable"), self.target.client("dynamodb"))
 
     def backfill_checkpoint(self, account: str) -> Any:
         from stripe_everflow_cli.backfill import Checkpoint
 
-        table = "AttributionTable" if self.local else self.target.output("AttributionTableName")
-        return Checkpoint(self.target.client("dynamodb"), table, account)
+        return Checkpoint(self.target.client("dynamodb"), self.table("AttributionTable"), account)
 
     def payment_events_batch(self) -> BatchSender:
         """PaymentEventsQueue for many messages: SendMessageBatch of 10, on ``flush``."""
-        sender = self.payment_events()
-        return BatchSender(sender._sqs, sender._queue_url)
+        return BatchSender(self.target.client("sqs"), self.queue_url("PaymentEventsQueue"))
 
     def payment_events(self) -> Any:
         from stripe_everflow.adapters.sqs import SqsSender
 
-        sqs = self.target.client("sqs")
-        if self.local:
-            url = sqs.get_queue_url(QueueName="PaymentEventsQueue")["QueueUrl"]
-        else:
-            url = self.target.output("PaymentEventsQueueUrl")
-        return SqsSender(url, sqs)
+        return SqsSender(self.queue_url("PaymentEventsQueue"), self.target.client("sqs"))
 
 
 def stack_access(endpoint: str | None, stack: str | None, region: str | None) -> StackAccess:
