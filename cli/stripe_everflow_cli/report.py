@@ -75,13 +75,14 @@ def read_entries(
 ) -> list[dict[str, Any]]:
     """The ledger's job entries, and the refunds and disputes waiting for their payment
     (as entries of status ``waiting``) of every account the ledger names."""
-    target = resolve_target(endpoint, stack, region)
-    dynamodb = target.client("dynamodb")
-    local = bool(target.endpoint)
-    entries = read_ledger(dynamodb, "LedgerTable" if local else target.output("LedgerTableName"))
+    from stripe_everflow_cli.stack_access import StackAccess
+
+    access = StackAccess(resolve_target(endpoint, stack, region), stack)
+    dynamodb = access.target.client("dynamodb")
+    entries = read_ledger(dynamodb, access.table("LedgerTable"))
     accounts = {str(e["account"]) for e in entries if isinstance(e.get("account"), str)}
-    attribution = "AttributionTable" if local else target.output("AttributionTableName")
-    return entries + read_waiting(dynamodb, attribution, accounts | {"default"})
+    waiting = read_waiting(dynamodb, access.table("AttributionTable"), accounts | {"default"})
+    return entries + waiting
 
 
 def read_waiting(dynamodb: Any, table: str, accounts: Iterable[str]) -> list[dict[str, Any]]:
