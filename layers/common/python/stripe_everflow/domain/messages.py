@@ -31,6 +31,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from stripe_everflow.domain.emails import redact_emails_in_json
+
 PAYMENT_EVENT_SCHEMA = "stripe-event/1"
 _SCHEMA = re.compile(r"stripe-event/(\d+)(?:\.\d+)?")
 _READ_MAJOR = "1"
@@ -62,8 +64,10 @@ class PaymentEventMessage:
     def event_type(self) -> str:
         return str(self.event["type"])
 
-    def to_json(self) -> str:
-        return IncomingEvent(self.account, self.source, self.event, self.received_at).to_json()
+    def to_json(self, email_key: str | None = None) -> str:
+        """The message; with ``email_key``, every email address in the event hashed."""
+        incoming = IncomingEvent(self.account, self.source, self.event, self.received_at)
+        return incoming.to_json(email_key)
 
     def attributes(self) -> dict[str, str]:
         return {"event_id": self.event_id, "event_type": self.event_type, "account": self.account}
@@ -88,8 +92,12 @@ class IncomingEvent:
     def event_id(self) -> str:
         return _event_id(self.event)
 
-    def to_json(self) -> str:
-        """The ``stripe-event/1`` message (``replayed_at``/``replay_id`` only on a replay)."""
+    def to_json(self, email_key: str | None = None) -> str:
+        """The ``stripe-event/1`` message (``replayed_at``/``replay_id`` only on a replay).
+
+        With ``email_key``, every email address in the event — value or key, wherever it
+        stands — is hashed on the way (``redact_emails_in_json``: the same result as
+        ``redact_emails`` on the event, at a tenth of its cost)."""
         document: dict[str, Any] = {
             "schema": PAYMENT_EVENT_SCHEMA,
             "source": self.source,
@@ -100,8 +108,12 @@ class IncomingEvent:
             document["replayed_at"] = self.replayed_at
         if self.replay_id is not None:
             document["replay_id"] = self.replay_id
-        document["event"] = self.event
-        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        if email_key is None:
+            document["event"] = self.event
+            return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        envelope = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        event = json.dumps(self.event, separators=(",", ":"), ensure_ascii=False)
+        return f'{envelope[:-1]},"event":{redact_emails_in_json(event, email_key)}}}'
 
     def replay(self, now: int) -> str:
         """The message that sends this event through the matcher again (a parked payment)."""

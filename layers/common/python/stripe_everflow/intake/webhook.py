@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from stripe_everflow.config import QUEUE_MAX_MESSAGE_BYTES, WebhookSettings
-from stripe_everflow.domain.emails import redact_emails
 from stripe_everflow.domain.errors import (
     BodyNotJsonError,
     PayloadTooLargeError,
@@ -143,12 +142,10 @@ def queue_event(
     problem = event_shape_problem(event)
     if problem:
         return IntakeOutcome("ignored", summary.id, summary.type, reason=problem)
-    if not settings.keep_plain_emails:
-        event = redact_emails(event, _email_hash_key(secret))
     message = PaymentEventMessage(
         account=account.name, source=source, received_at=int(now), event=event
     )
-    body = message.to_json()
+    body = message.to_json(None if settings.keep_plain_emails else _email_hash_key(secret))
     if len(body.encode("utf-8")) > QUEUE_MAX_MESSAGE_BYTES:
         raise PayloadTooLargeError("the event does not fit in one queue message")
     message_id = sender.send(body, message.attributes())
