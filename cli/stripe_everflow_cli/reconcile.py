@@ -14,7 +14,10 @@ reads them):
 * the ledger's: each conversion entry by order id (status, amount), the parked
   payments (AttributionTable) and the refunds waiting for their payment;
 * Everflow's: the conversion report (``POST /v1/networks/reporting/conversions``,
-  conversions and events, from the period's first day to now) by ``order_id``.
+  conversions and events, from the period's first day to now) by ``order_id``, read
+  for one advertiser or offer (``report_filter``: ``--advertiser``/``--offer``, else
+  the stack's ``EverflowAdvertiserId``, else the whole network), so another
+  advertiser's conversions are not read as this stack's.
 
 A difference is a row with a reason:
 
@@ -205,23 +208,15 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 def read_everflow_rows(rows: Iterable[Any]) -> list[EverflowConversion]:
-    """Report rows with an ``order_id``, as conversions (others are not the bridge's)."""
-    found = []
-    for row in rows:
-        if not isinstance(row, Mapping):
-            continue
-        order_id, conversion_id = row.get("order_id"), row.get("conversion_id")
-        if not order_id or not conversion_id:
-            continue
-        found.append(
-            EverflowConversion(
-                str(conversion_id),
-                str(order_id),
-                _decimal(row.get("sale_amount")),
-                str(row.get("status") or "approved"),
-            )
+    """Report rows (``ports.everflow.ReportedConversion``) with an ``order_id``, as
+    conversions (others are not the bridge's)."""
+    return [
+        EverflowConversion(
+            row.conversion_id, row.order_id, row.sale_amount, row.status or "approved"
         )
-    return found
+        for row in rows
+        if row.order_id
+    ]
 
 
 def ledger_conversions(
@@ -515,48 +510,33 @@ def parked_orders(
 
 
 def everflow_conversions(
-    base_url: str, api_key: str, since: int, until: int
+    reports: Any,
+    api_key: str,
+    since: int,
+    until: int,
+    *,
+    offer_id: str | None = None,
+    advertiser_id: str | None = None,
 ) -> list[EverflowConversion]:
-    """Every conversion and event Everflow reports between ``since`` and ``until``,
-    a year at a time, paged."""
-    from stripe_everflow.adapters.everflow.network_api import (
-        UTC_TIMEZONE_ID,
-        EverflowNetworkApi,
-        report_time,
-    )
-
-    class ConversionReport(EverflowNetworkApi):
-        def rows(self, start: int, end: int, page: int) -> tuple[list[Any], int]:
-            body = {
-                "from": report_time(start),
-                "to": report_time(end),
-                "timezone_id": UTC_TIMEZONE_ID,
-                "show_conversions": True,
-                "show_events": True,
-                "query": {"filters": []},
-            }
-            document = self._call(
-                "POST",
-                "/reporting/conversions",
-                api_key,
-                body,
-                query=f"?page={page}&page_size={REPORT_PAGE_SIZE}",
-            )
-            if not isinstance(document, Mapping):
-                return [], 0
-            rows = document.get("conversions") or []
-            paging = document.get("paging") or {}
-            total = paging.get("total_count") if isinstance(paging, Mapping) else 0
-            return (rows if isinstance(rows, list) else []), int(total or 0)
-
-    report = ConversionReport(base_url, None)
+    """Every conversion and event Everflow reports between ``since`` and ``until``
+    (of the offer, else the advertiser, else the whole network), a year at a time,
+    paged. ``reports``: ``ports.everflow.ConversionReports``."""
     found: list[EverflowConversion] = []
     start = since
     while start < until:
         end = min(until, start + REPORT_SPAN - 1)
         page = 1
         while True:
-            rows, total = report.rows(start, end, page)
+            rows, total = reports.conversion_page(
+                api_key,
+                start,
+                end,
+                page=page,
+                page_size=REPORT_PAGE_SIZE,
+                offer_id=offer_id,
+                advertiser_id=advertiser_id,
+                events=True,
+            )
             found += read_everflow_rows(rows)
             if not rows or page * REPORT_PAGE_SIZE >= total:
                 break
@@ -565,7 +545,27 @@ def everflow_conversions(
     return found
 
 
+def report_filter(
+    args: argparse.Namespace, environment: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """(offer, advertiser) the conversion report is read for: ``--offer`` or
+    ``--advertiser`` when given, else the stack's advertiser (``EverflowAdvertiserId``),
+    else none (the whole network). Not the stack's ``EverflowOfferId`` by default: a
+    postback with a ``transaction_id`` lands on its click's offer, which may be
+    another offer of the advertiser; read for one offer, its conversions would look
+    missing."""
+    if args.offer or args.advertiser:
+        return args.offer, args.advertiser
+    return None, environment.get("EVERFLOW_ADVERTISER_ID") or None
+
+
 # ------------------------------------------------------------------ the command
+
+
+def _everflow_id(value: str) -> str:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not an Everflow id (digits)")
+    return value
 
 
 def _day(value: str) -> date:
@@ -615,6 +615,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Everflow's Network API address (default: the stack's, else api.eflow.team)",
     )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--offer",
+        type=_everflow_id,
+        metavar="ID",
+        help="read only this Everflow offer's conversions",
+    )
+    which.add_argument(
+        "--advertiser",
+        type=_everflow_id,
+        metavar="ID",
+        help="read only this Everflow advertiser's conversions "
+        "(default: the stack's EverflowAdvertiserId, else the whole network)",
+    )
     parser.add_argument("--endpoint", help="the local stack's AWS endpoint URL")
     parser.add_argument("--stack", help="a deployed stack's name")
     parser.add_argument("--region", help="the deployed stack's AWS region")
@@ -625,7 +639,13 @@ def run(args: argparse.Namespace) -> int:
     it (2 usage, 7 unreachable, 11 Stripe refused, 12 Everflow refused)."""
     import stripe
 
-    from stripe_everflow.domain.errors import EverflowApiError, EverflowUnavailableError
+    from stripe_everflow.adapters.everflow.network_api import EverflowNetworkApi
+    from stripe_everflow.adapters.stripe_api import StripeReader
+    from stripe_everflow.domain.errors import (
+        EverflowApiError,
+        EverflowUnavailableError,
+        StripeApiError,
+    )
     from stripe_everflow_cli import backfill
     from stripe_everflow_cli.progress import Progress
     from stripe_everflow_cli.report import read_ledger, read_waiting
@@ -685,19 +705,22 @@ def run(args: argparse.Namespace) -> int:
             event for _, _, kind, obj in found for event in backfill.events_of(kind, obj, lister)
         ]
 
+        reader = StripeReader(args.stripe_api_base)
+        interval = 1.0 / args.max_rps if args.max_rps > 0 else 0.0
+        paced = {"next": 0.0}
+
         @functools.cache
         def invoice_of(payment_intent: str) -> str | None:
-            page = lister._get(
-                "/v1/invoice_payments",
-                {"payment": {"type": "payment_intent", "payment_intent": payment_intent}},
-            )
-            for payment in page.get("data") or []:
-                invoice = payment.get("invoice")
-                if isinstance(invoice, Mapping):
-                    invoice = invoice.get("id")
-                if isinstance(invoice, str):
-                    return invoice
-            return None
+            # the matcher's own question (basil: the InvoicePayment names the invoice),
+            # paced as the listing is
+            wait = paced["next"] - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            paced["next"] = time.monotonic() + interval
+            try:
+                return reader.invoice_of_payment_intent(account.api_key, payment_intent)
+            except StripeApiError as error:
+                raise backfill.BackfillError(f"Stripe: {error}") from None
 
         money = stripe_money(events, settings, invoice_of)
         dynamodb = access.target.client("dynamodb")
@@ -712,10 +735,17 @@ def run(args: argparse.Namespace) -> int:
             or environment.get("EVERFLOW_API_BASE_URL")
             or DEFAULT_EVERFLOW_API
         )
+        reports = EverflowNetworkApi(everflow_base, None)
+        offer, advertiser = report_filter(args, environment)
 
         def everflow() -> list[EverflowConversion]:
             return everflow_conversions(
-                everflow_base, bridge.everflow_api_key, since, int(time.time()) + 60
+                reports,
+                bridge.everflow_api_key,
+                since,
+                int(time.time()) + 60,
+                offer_id=offer,
+                advertiser_id=advertiser,
             )
 
         result = reconcile(money, conversions, everflow(), parked=parked, waiting=waiting)

@@ -265,3 +265,73 @@ def test_fix_with_dry_run_changes_nothing(
     assert len(found) == PAYMENTS
     assert {row["fix"] for row in found.values()} == {"queue the payment's event"}
     assert aws.drain("PaymentEventsQueue") == [] and aws.drain("PostbackQueue") == []
+
+
+def test_another_advertisers_or_offers_conversions_are_not_read_as_differences(
+    bridge: Bridge,
+    stripe_api: StripeStandIn,
+    everflow: EverflowStandIn,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    invoices = seed_month(stripe_api)
+    clicks = [
+        {
+            "email": f"customer{n}@example.com",
+            "transaction_id": f"ef_tx_{n}",
+            "offer_id": 12,
+            "affiliate_id": 7,
+            "occurred_at": START - 86_400,
+        }
+        for n in range(PAYMENTS)
+    ]
+    assert bridge.pipeline.post_clicks(clicks)[0] == 201
+    bridge.stripe(*(e for i in invoices for e in backfill.events_of("invoices", i, None)))
+    # Given Everflow recorded each conversion under its click's offer (12, advertiser 5)
+    with everflow._lock:
+        for conversion in everflow.recorded.values():
+            conversion.offer_id, conversion.advertiser_id = "12", "5"
+    # And another advertiser's offer holds a conversion with one of the same order ids
+    everflow.add_conversion(
+        order_id=invoice_id(3), sale_amount=49, offer_id="30", advertiser_id="6"
+    )
+    # When reconcile reads the whole network, that one looks posted twice
+    assert run(stripe_api, everflow) == 1
+    assert {o: r["reason"] for o, r in rows(capsys).items()} == {invoice_id(3): "posted_twice"}
+
+    # But read for the stack's advertiser (EverflowAdvertiserId), all is clean
+    environment = reconcile.match_environment
+    monkeypatch.setattr(
+        reconcile,
+        "match_environment",
+        lambda access: {**environment(access), "EVERFLOW_ADVERTISER_ID": "5"},
+    )
+    everflow.clear()
+    assert run(stripe_api, everflow) == 0
+    assert rows(capsys) == {}
+    [report] = {json.dumps(json.loads(r.body)["query"]) for r in everflow.api_calls()}
+    assert json.loads(report) == {
+        "filters": [{"resource_type": "advertiser", "filter_id_value": "5"}]
+    }
+    # And so it is for the offer given with --offer
+    assert run(stripe_api, everflow, "--offer", "12") == 0
+    capsys.readouterr()
+    # While read for the other offer, the stack's conversions are not there
+    assert run(stripe_api, everflow, "--offer", "30") == 1
+    found = rows(capsys)
+    assert len(found) == PAYMENTS - 1
+    assert {r["reason"] for r in found.values()} == {"missing_in_everflow"}
+    assert invoice_id(3) not in found  # the other offer's conversion stands for it
+
+
+def test_offer_and_advertiser_are_everflow_ids_and_exclusive(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = argparse.ArgumentParser()
+    reconcile.add_arguments(parser)
+    base = ["--from", "2026-01-01", "--to", "2026-01-31"]
+    for bad in (["--offer", "x1"], ["--offer", "1", "--advertiser", "2"]):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args([*base, *bad])
+        assert exit_.value.code == 2
+    capsys.readouterr()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from stripe_everflow.domain.jobs import PostbackJob
@@ -91,7 +92,8 @@ class CircuitBreaker(Protocol):
 @dataclass(frozen=True)
 class ReportedConversion:
     """One row of Everflow's conversion reports, as the click source reads it: a base
-    conversion (``is_event`` false) is the click a customer converted through."""
+    conversion (``is_event`` false) is the click a customer converted through; and as
+    ``reconcile`` reads it: the ``order_id`` and ``sale_amount`` it was recorded with."""
 
     conversion_id: str
     transaction_id: str | None
@@ -103,6 +105,8 @@ class ReportedConversion:
     affiliate_id: str | None
     advertiser_id: str | None
     status: str | None
+    order_id: str | None = None
+    sale_amount: Decimal | None = None
 
 
 class ConversionReports(Protocol):
@@ -127,8 +131,9 @@ class ConversionReports(Protocol):
         page_size: int,
         offer_id: str | None = None,
         advertiser_id: str | None = None,
+        events: bool = False,
     ) -> tuple[list[ReportedConversion], int]:
         """POST reporting/conversions?page=&page_size=: one page of the base
-        conversions between ``since`` and ``until`` (of the offer or advertiser), and
-        how many there are in all."""
+        conversions between ``since`` and ``until`` (of the offer or advertiser; with
+        ``events``, the post-conversion events too), and how many there are in all."""
         ...

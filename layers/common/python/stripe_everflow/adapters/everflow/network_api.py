@@ -6,7 +6,9 @@ Every call first takes a slot of the Network API budget shared by every worker
 (``budget``, a ``RateLimiter``: Everflow answers 429 beyond its rate), here where the
 call is made, so no caller can forget it.
 
-The click source reads two reports (``conversions_by_email``, ``conversion_page``):
+The click source reads two reports (``conversions_by_email``, ``conversion_page``;
+``reconcile`` pages the second, events included, for each row's ``order_id`` and
+``sale_amount``):
 requests in UTC (``timezone_id`` 67, dates as ``YYYY-mm-DD hh:mm:ss``), rows read
 into ``ReportedConversion`` (developers.everflow.io/api-reference/
 post-networksreportingconversionsbyemail, developers.everflow.io/api-reference/
@@ -59,6 +61,16 @@ def _seconds(value: Any) -> int | None:
     return number if number > 0 else None
 
 
+def _amount(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
+
+
 def read_reported_conversion(row: Any) -> ReportedConversion | None:
     """One report row, or None when it has no conversion id or conversion time."""
     if not isinstance(row, Mapping):
@@ -89,6 +101,8 @@ def read_reported_conversion(row: Any) -> ReportedConversion | None:
         affiliate_id=related_id("affiliate", "network_affiliate_id"),
         advertiser_id=related_id("advertiser", "network_advertiser_id"),
         status=_text(row.get("status")),
+        order_id=_text(row.get("order_id")),
+        sale_amount=_amount(row.get("sale_amount")),
     )
 
 
@@ -255,10 +269,11 @@ class EverflowNetworkApi:
         page_size: int,
         offer_id: str | None = None,
         advertiser_id: str | None = None,
+        events: bool = False,
     ) -> tuple[list[ReportedConversion], int]:
         """POST reporting/conversions?page=&page_size= with ``show_conversions`` on,
-        ``show_events`` off, filtered to the offer (else the advertiser): one page and
-        the ``paging.total_count``."""
+        ``show_events`` as ``events`` (default off), filtered to the offer (else the
+        advertiser): one page and the ``paging.total_count``."""
         filters = []
         if offer_id:
             filters.append({"resource_type": "offer", "filter_id_value": offer_id})
@@ -269,7 +284,7 @@ class EverflowNetworkApi:
             "to": report_time(until),
             "timezone_id": UTC_TIMEZONE_ID,
             "show_conversions": True,
-            "show_events": False,
+            "show_events": bool(events),
             "query": {"filters": filters},
         }
         path = "/reporting/conversions"
