@@ -64,10 +64,11 @@ class PaymentEventMessage:
     def event_type(self) -> str:
         return str(self.event["type"])
 
-    def to_json(self, email_key: str | None = None) -> str:
-        """The message; with ``email_key``, every email address in the event hashed."""
+    def to_json(self, email_key: str | None = None, event_text: str | None = None) -> str:
+        """The message; with ``email_key``, every email address in the event hashed
+        (see ``IncomingEvent.to_json``)."""
         incoming = IncomingEvent(self.account, self.source, self.event, self.received_at)
-        return incoming.to_json(email_key)
+        return incoming.to_json(email_key, event_text)
 
     def attributes(self) -> dict[str, str]:
         return {"event_id": self.event_id, "event_type": self.event_type, "account": self.account}
@@ -92,12 +93,14 @@ class IncomingEvent:
     def event_id(self) -> str:
         return _event_id(self.event)
 
-    def to_json(self, email_key: str | None = None) -> str:
+    def to_json(self, email_key: str | None = None, event_text: str | None = None) -> str:
         """The ``stripe-event/1`` message (``replayed_at``/``replay_id`` only on a replay).
 
         With ``email_key``, every email address in the event — value or key, wherever it
         stands — is hashed on the way (``redact_emails_in_json``: the same result as
-        ``redact_emails`` on the event, at a tenth of its cost)."""
+        ``redact_emails`` on the event, at a tenth of its cost). ``event_text``: the
+        event's compact JSON text, when the caller has it already
+        (``stripe_events.event_json``)."""
         document: dict[str, Any] = {
             "schema": PAYMENT_EVENT_SCHEMA,
             "source": self.source,
@@ -108,12 +111,15 @@ class IncomingEvent:
             document["replayed_at"] = self.replayed_at
         if self.replay_id is not None:
             document["replay_id"] = self.replay_id
-        if email_key is None:
+        if email_key is None and event_text is None:
             document["event"] = self.event
             return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
         envelope = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-        event = json.dumps(self.event, separators=(",", ":"), ensure_ascii=False)
-        return f'{envelope[:-1]},"event":{redact_emails_in_json(event, email_key)}}}'
+        if event_text is None:
+            event_text = json.dumps(self.event, separators=(",", ":"), ensure_ascii=False)
+        if email_key is not None:
+            event_text = redact_emails_in_json(event_text, email_key)
+        return f'{envelope[:-1]},"event":{event_text}}}'
 
     def replay(self, now: int) -> str:
         """The message that sends this event through the matcher again (a parked payment)."""

@@ -11,6 +11,7 @@ for the intake and the classifier alike.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -32,6 +33,7 @@ MAX_NESTING = 32
 
 NESTING_TOO_DEEP = "nesting_too_deep"
 INVALID_UNICODE = "invalid_unicode"
+NOT_JSON = "not_json"
 
 
 def is_stripe_id(value: Any) -> bool:
@@ -83,6 +85,30 @@ def event_shape_problem(value: Any) -> str | None:
                     below.append(child)
         level, depth = below, depth + 1
     return None
+
+
+def event_json(value: Any) -> tuple[str, None] | tuple[None, str]:
+    """``(problem, None)`` when ``event_shape_problem`` names one (or, for a value only
+    code can build, ``"not_json"``), else ``(None, text)``: the value's compact JSON
+    text, as the queue message holds it. The intake's check: the depth is measured
+    over the objects and lists only, then the characters are checked in the text in
+    one pass (keys and strings are its only non-ASCII), at half the cost of walking
+    every string. Never raises."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        if depth >= MAX_NESTING:  # before the encoder, which recurses
+            return NESTING_TOO_DEEP, None
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            below += [child for child in children if isinstance(child, dict | list)]
+        level, depth = below, depth + 1
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):  # a set, bytes, an int past 4,300 digits …
+        return NOT_JSON, None
+    return (None, text) if _queueable(text) else (INVALID_UNICODE, None)
 
 
 def read_event_summary(event: Any) -> StripeEventSummary:

@@ -28,7 +28,7 @@ from stripe_everflow.domain.errors import (
 )
 from stripe_everflow.domain.messages import PaymentEventMessage
 from stripe_everflow.domain.secret import ACCOUNT_NAME_PATTERN, CachedSecret, StripeAccount
-from stripe_everflow.domain.stripe_events import event_shape_problem, read_event_summary
+from stripe_everflow.domain.stripe_events import event_json, read_event_summary
 from stripe_everflow.intake.signature import verify_signature
 from stripe_everflow.ports import MessageSender
 
@@ -139,13 +139,14 @@ def queue_event(
         return IntakeOutcome("ignored", summary.id, summary.type, reason="livemode_mismatch")
     if not settings.allows(summary.type):
         return IntakeOutcome("ignored", summary.id, summary.type, reason="event_type_not_handled")
-    problem = event_shape_problem(event)
+    problem, text = event_json(event)
     if problem:
         return IntakeOutcome("ignored", summary.id, summary.type, reason=problem)
     message = PaymentEventMessage(
         account=account.name, source=source, received_at=int(now), event=event
     )
-    body = message.to_json(None if settings.keep_plain_emails else _email_hash_key(secret))
+    email_key = None if settings.keep_plain_emails else _email_hash_key(secret)
+    body = message.to_json(email_key, text)
     if len(body.encode("utf-8")) > QUEUE_MAX_MESSAGE_BYTES:
         raise PayloadTooLargeError("the event does not fit in one queue message")
     message_id = sender.send(body, message.attributes())
