@@ -499,7 +499,8 @@ def import_from_everflow(
     reports = RetriedReports(sync.reports, sleep=sleep, on_retry=retrying)
     sync.reports = reports
     progress = Progress("conversions", None)
-    listed: list[str] = []
+    listed: list[str] = []  # --dry-run: the first MAX_CLICKS_LISTED new clicks
+    new: set[tuple[str, str]] = set()
     known = 0
 
     def on_page(page: Any) -> None:
@@ -507,17 +508,22 @@ def import_from_everflow(
         if page.windows == 1:
             progress.total = page.total
         progress.advance(page.conversions)
-        if args.dry_run:
-            for found in page.clicks:
-                if sync.is_known(found):
-                    known += 1
-                else:
-                    click = found.click
-                    listed.append(
-                        f"would store {click.transaction_id} for {_masked(found.email)}"
-                        f" (offer {click.offer_id or '-'}, affiliate {click.affiliate_id or '-'},"
-                        f" clicked {_when(click.occurred_at)})"
-                    )
+        if not args.dry_run:
+            return
+        for found in page.clicks:
+            click = found.click
+            if (found.email_hash, click.transaction_id) in new:
+                continue  # reported twice: stored once
+            if sync.is_known(found):
+                known += 1
+                continue
+            new.add((found.email_hash, click.transaction_id))
+            if len(listed) < MAX_CLICKS_LISTED:
+                listed.append(
+                    f"would store {click.transaction_id} for {_masked(found.email)}"
+                    f" (offer {click.offer_id or '-'}, affiliate {click.affiliate_id or '-'},"
+                    f" clicked {_when(click.occurred_at)})"
+                )
 
     try:
         outcome = sync.read_range(
@@ -564,12 +570,12 @@ def import_from_everflow(
         f"{outcome.clicks} with an email"
     )
     if args.dry_run:
-        for line in listed[:MAX_CLICKS_LISTED]:
+        for line in listed:
             print(line)
-        if len(listed) > MAX_CLICKS_LISTED:
-            print(f"… and {len(listed) - MAX_CLICKS_LISTED} more")
+        if len(new) > len(listed):
+            print(f"… and {len(new) - len(listed)} more")
         print(
-            f"{len(listed)} click(s) would be stored, {known} already known "
+            f"{len(new)} click(s) would be stored, {known} already known "
             f"({read}; Everflow, {span}); nothing stored"
         )
         return 0

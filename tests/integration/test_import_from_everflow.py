@@ -175,6 +175,7 @@ def test_dry_run_lists_what_would_be_stored_and_stores_nothing(
     assert run(*RANGE) == 0  # one click known already
     converted(everflow, 1, DEC_1 + 2 * DAY, email="Jenny.Rosen@example.com")
     converted(everflow, 2, DEC_1 + 3 * DAY, click_unix_timestamp=DEC_1)
+    converted(everflow, 2, DEC_1 + 4 * DAY, click_unix_timestamp=DEC_1)  # reported twice
     capsys.readouterr()
     assert run(*RANGE, "--dry-run") == 0
     out = capsys.readouterr().out.splitlines()
@@ -183,8 +184,8 @@ def test_dry_run_lists_what_would_be_stored_and_stores_nothing(
         "clicked 2025-12-03T00:00:00Z)",
         "would store ef_tx_2 for c***@example.com (offer 1, affiliate 7, "
         "clicked 2025-12-01T00:00:00Z)",
-        "2 click(s) would be stored, 1 already known (3 conversion(s) read in 2 page(s), "
-        "3 with an email; Everflow, 2025-12-01T00:00:00Z → 2026-01-01T00:00:00Z); "
+        "2 click(s) would be stored, 1 already known (4 conversion(s) read in 2 page(s), "
+        "4 with an email; Everflow, 2025-12-01T00:00:00Z → 2026-01-01T00:00:00Z); "
         "nothing stored",
     ]
     assert clicks_stored(aws) == 1
