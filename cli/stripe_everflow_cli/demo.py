@@ -48,6 +48,9 @@ class Step:
     body: bytes
     header: str | None
     expected_status: int
+    # the event whose object Stripe holds (the default account's genuine deliveries);
+    # None for the deliberately wrong ones, which leave nothing in Stripe
+    event: dict[str, Any] | None = None
 
 
 def _event(root: Path, shape: str, name: str, **changes: Any) -> dict[str, Any]:
@@ -64,7 +67,8 @@ def _tamper(body: bytes) -> bytes:
 
 
 def build_steps(root: Path, now: Callable[[], float] = time.time) -> list[Step]:
-    first = serialize_event(_event(root, "basil", "invoice.paid.first.json"))
+    first_event = _event(root, "basil", "invoice.paid.first.json")
+    first = serialize_event(first_event)
     renewal_legacy = serialize_event(_event(root, "legacy", "invoice.paid.renewal.json"))
     live = serialize_event(_event(root, "basil", "invoice.paid.renewal.json", livemode=True))
     unhandled = serialize_event(
@@ -84,6 +88,7 @@ def build_steps(root: Path, now: Callable[[], float] = time.time) -> list[Step]:
             first,
             sign(first, LOCAL_WEBHOOK_SECRET),
             200,
+            first_event,
         ),
         Step(
             "same event, amount changed after signing",
@@ -98,6 +103,7 @@ def build_steps(root: Path, now: Callable[[], float] = time.time) -> list[Step]:
             first,
             sign(first, LOCAL_WEBHOOK_SECRET),
             200,
+            first_event,
         ),
         Step(
             "signed 10 minutes ago (replay)",
@@ -188,6 +194,8 @@ def _act_one(stack: LocalStack, root: Path, session: requests.Session, failures:
     print("Act 1 — the webhook intake (queue consumers paused)\n")
     print(f"{'#':>2}  {'request':<44} {'answer':>6}  what the bridge did")
     for number, step in enumerate(build_steps(root), start=1):
+        if step.event is not None:
+            _stripe_holds(stack, step.event)
         answer = post_signed(stack.base_url + step.path, step.body, step.header, session=session)
         mark = _check(
             answer.status_code == step.expected_status,
@@ -226,9 +234,54 @@ def _post_click(
     )
 
 
+# Stripe's event types → the stand-in's resource holding their object (longest first).
+EVENT_OBJECTS = (
+    ("charge.dispute.", "disputes"),
+    ("charge.refund.", "refunds"),
+    ("charge.", "charges"),
+    ("checkout.session.", "checkout_sessions"),
+    ("invoice_payment.", "invoice_payments"),
+    ("invoice.", "invoices"),
+    ("payment_intent.", "payment_intents"),
+    ("refund.", "refunds"),
+)
+DEMO_RESOURCES = tuple(dict.fromkeys(resource for _, resource in EVENT_OBJECTS))
+
+
+def _stripe_holds(stack: LocalStack, event: dict[str, Any]) -> None:
+    """What Stripe holds when it sends ``event``: its object, stored in the local
+    stack's Stripe API stand-in before the event is delivered (the latest state of
+    an object replaces the earlier one). A charge's refunded amount that grew is a
+    Refund of the difference, as Stripe makes one. Nothing when the stack reads
+    another Stripe (``--stripe-url``)."""
+    standin = stack.stripe
+    if standin is None:
+        return
+    obj = dict(event["data"]["object"])
+    resource = next((r for prefix, r in EVENT_OBJECTS if event["type"].startswith(prefix)), None)
+    if resource is None:
+        raise ValueError(f"the demo sends {event['type']}, whose object it does not store")
+    if resource == "charges":
+        before = standin.get("charges", obj["id"]) or {}
+        refunded = int(obj.get("amount_refunded") or 0) - int(before.get("amount_refunded") or 0)
+        if refunded > 0:
+            standin.add(
+                "refunds",
+                charge=obj["id"],
+                payment_intent=obj.get("payment_intent"),
+                amount=refunded,
+                currency=obj.get("currency"),
+                status="succeeded",
+                created=int(event["created"]),
+            )
+    standin.put(resource, obj)
+
+
 def _deliver(
     stack: LocalStack, session: requests.Session, event: dict[str, Any]
 ) -> requests.Response:
+    """Stripe's delivery of ``event`` to the webhook (its object held in Stripe first)."""
+    _stripe_holds(stack, event)
     body = serialize_event(event)
     return post_signed(
         stack.base_url + "/stripe/webhook",
@@ -466,7 +519,9 @@ def _customer_event(root: Path, name: str, email: str) -> dict[str, Any]:
 
 def _through_eventbridge(stack: LocalStack, event: dict[str, Any]) -> None:
     """Deliver a Stripe event as Stripe's Amazon EventBridge event destination does:
-    the rule puts the event, as Stripe sent it, on PaymentEventsQueue."""
+    the rule puts the event, as Stripe sent it, on PaymentEventsQueue (its object
+    held in Stripe first)."""
+    _stripe_holds(stack, event)
     envelope = {
         "version": "0",
         "id": event["id"],
@@ -557,6 +612,65 @@ def _act_four(stack: LocalStack, root: Path, failures: list[str]) -> None:
     )
 
 
+def _day(unix_seconds: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(unix_seconds))
+
+
+def _act_five(stack: LocalStack, failures: list[str]) -> None:
+    print("\nAct 5 — the proof: reconcile over the demo's month\n")
+    standin = stack.stripe
+    if standin is None or stack.everflow is None:
+        print("(skipped: the stack reads another Stripe or Everflow than its stand-ins)")
+        return
+    import argparse
+
+    from stripe_everflow_cli import reconcile
+
+    created = [
+        int(obj.get("created") or 0)
+        for resource in DEMO_RESOURCES
+        for obj in standin.collection(resource).objects.values()
+    ]
+    print(
+        f"Stripe (the local stand-in) holds the demo's {len(created)} objects, created from"
+        f" {_day(min(created))} to {_day(max(created))}: Stripe's side of the proof."
+    )
+    argv = ["--from", _day(min(created)), "--to", _day(max(created))]
+    argv += ["--endpoint", stack.aws_endpoint]
+    print("$ stripe-everflow reconcile " + " ".join(argv), flush=True)
+    parser = argparse.ArgumentParser(prog="stripe-everflow reconcile")
+    reconcile.add_arguments(parser)
+    args = parser.parse_args(
+        [
+            *argv,
+            "--stripe-api-base",
+            standin.url,
+            "--everflow-api-base",
+            stack.everflow.url,
+            "--max-rps",
+            "0",
+        ]
+    )
+    try:
+        result = reconcile.reconcile_period(args)
+    except Exception as error:  # the demo reports anything unexpected and goes on
+        _check(False, failures, f"reconcile to run ({type(error).__name__}: {error})")
+        print(f"reconcile failed: {type(error).__name__}: {error}")
+        return
+    print(reconcile.render(result, "table"), end="")
+    code = 1 if result.rows else 0
+    mark = _check(code == 0, failures, "reconcile clean (exit 0)")
+    print(f"reconcile exit {code}{mark}")
+    made = {c.order_id for c in stack.everflow.recorded.values() if c.order_id}
+    counted = sum(t.payments for t in result.totals.values())
+    mark = _check(counted == len(made), failures, f"reconcile to count the {len(made)} payments")
+    print(f"reconcile counted {counted} payment(s) in Stripe; the demo made {len(made)}{mark}")
+    print(
+        "Every payment of the demo is in Everflow exactly once, at Stripe's amount; the\n"
+        "refunded renewal and the lost chargeback are reversed there, the won one approved."
+    )
+
+
 def run_demo() -> int:
     root = find_project_root()
     config = load_local_config(None, {})
@@ -564,6 +678,12 @@ def run_demo() -> int:
     config = dataclasses.replace(
         config, parameters={"ClickSources": "api,stripe,everflow", **config.parameters}
     )
+    # Act 5 reads Stripe's API as an operator does: with the account's restricted key,
+    # which the matcher then uses too (the stand-in holds what the demo's events name).
+    secret = json.loads(config.secret_json)
+    account = secret["stripe_accounts"]["default"]
+    account.setdefault("api_key", "rk_test_local_demo")
+    config = dataclasses.replace(config, secret=secret)
     log_dir = Path(tempfile.mkdtemp(prefix="stripe-everflow-demo-"))
     stack = LocalStack(
         project_root=root,
@@ -586,6 +706,7 @@ def run_demo() -> int:
             _act_two(stack, root, session, failures)
             _act_three(stack, root, session, failures)
             _act_four(stack, root, failures)
+            _act_five(stack, failures)
         print(f"\nFunction logs: {log_dir / 'functions.log'}")
     finally:
         stack.stop()

@@ -637,120 +637,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """0: clean; 1: differences; else one line on stderr and the code of what stopped
     it (2 usage, 7 unreachable, 11 Stripe refused, 12 Everflow refused)."""
-    import stripe
-
-    from stripe_everflow.adapters.everflow.network_api import EverflowNetworkApi
-    from stripe_everflow.adapters.stripe_api import StripeReader
-    from stripe_everflow.domain.errors import (
-        EverflowApiError,
-        EverflowUnavailableError,
-        StripeApiError,
-    )
-    from stripe_everflow_cli import backfill
-    from stripe_everflow_cli.progress import Progress
-    from stripe_everflow_cli.report import read_ledger, read_waiting
-    from stripe_everflow_cli.stack_access import stack_access
+    from stripe_everflow.domain.errors import EverflowApiError, EverflowUnavailableError
 
     name = "stripe-everflow reconcile"
     if args.date_to < args.date_from:
         print(f"{name}: --to is before --from", file=sys.stderr)
         return USAGE
     try:
-        access = stack_access(args.endpoint, args.stack, args.region)
-        secret = access.cached_secret()
-        bridge = secret.get()
-        account = bridge.account(args.account)
-        if account is None:
-            raise backfill.BackfillError(
-                f"no Stripe account named {args.account!r} is configured", USAGE
-            )
-        if not account.api_key:
-            raise backfill.BackfillError(
-                f"account {args.account!r} has no api_key in the bridge secret", USAGE
-            )
-        if not bridge.everflow_api_key:
-            raise backfill.BackfillError(
-                "the bridge secret has no everflow_api_key (reconcile reads Everflow's "
-                "conversion report)",
-                USAGE,
-            )
-        environment = match_environment(access)
-        settings = match_settings(environment)
-        options: dict[str, Any] = {"max_network_retries": 2}
-        if args.stripe_api_base:
-            options["base_addresses"] = {"api": args.stripe_api_base}
-        lister = backfill.StripeLister(
-            stripe.StripeClient(account.api_key, **options), max_rps=args.max_rps
-        )
-        since = int(datetime.combine(args.date_from, datetime.min.time(), UTC).timestamp())
-        until = int(datetime.combine(args.date_to, datetime.min.time(), UTC).timestamp()) + DAY
-        # the whole period in one listing per kind (pages of 100), oldest first
-        progress = Progress("Stripe objects", None)
-
-        def listed(kind: str) -> Iterable[dict[str, Any]]:
-            for obj in lister.list(kind, since, until):
-                progress.advance()
-                yield obj
-
-        found = sorted(
-            (
-                (int(obj.get("created") or 0), str(obj["id"]), kind, obj)
-                for kind in backfill.OBJECT_LISTS
-                for obj in listed(kind)
-            ),
-            key=lambda entry: (entry[0], entry[1]),
-        )
-        progress.finish()
-        events = [
-            event for _, _, kind, obj in found for event in backfill.events_of(kind, obj, lister)
-        ]
-
-        reader = StripeReader(args.stripe_api_base)
-        interval = 1.0 / args.max_rps if args.max_rps > 0 else 0.0
-        paced = {"next": 0.0}
-
-        @functools.cache
-        def invoice_of(payment_intent: str) -> str | None:
-            # the matcher's own question (basil: the InvoicePayment names the invoice),
-            # paced as the listing is
-            wait = paced["next"] - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            paced["next"] = time.monotonic() + interval
-            try:
-                return reader.invoice_of_payment_intent(account.api_key, payment_intent)
-            except StripeApiError as error:
-                raise backfill.BackfillError(f"Stripe: {error}") from None
-
-        money = stripe_money(events, settings, invoice_of)
-        dynamodb = access.target.client("dynamodb")
-        entries = read_ledger(dynamodb, access.table("LedgerTable"))
-        entries += read_waiting(dynamodb, access.table("AttributionTable"), [args.account])
-        conversions, waiting = ledger_conversions(entries, args.account)
-        parked = parked_orders(
-            dynamodb, access.table("AttributionTable"), settings, time.time(), args.account
-        )
-        everflow_base = (
-            args.everflow_api_base
-            or environment.get("EVERFLOW_API_BASE_URL")
-            or DEFAULT_EVERFLOW_API
-        )
-        reports = EverflowNetworkApi(everflow_base, None)
-        offer, advertiser = report_filter(args, environment)
-
-        def everflow() -> list[EverflowConversion]:
-            return everflow_conversions(
-                reports,
-                bridge.everflow_api_key,
-                since,
-                int(time.time()) + 60,
-                offer_id=offer,
-                advertiser_id=advertiser,
-            )
-
-        result = reconcile(money, conversions, everflow(), parked=parked, waiting=waiting)
-        if args.fix and not args.dry_run and (result.queue or result.resend):
-            _fix(access, result, everflow, account, secret)
+        result = reconcile_period(args)
     except CliError:
         raise
     except (EverflowUnavailableError, EverflowApiError) as error:
@@ -761,6 +655,113 @@ def run(args: argparse.Namespace) -> int:
         return int(getattr(error, "code", USAGE))
     sys.stdout.write(render(result, args.format))
     return PROBLEM if result.rows else 0
+
+
+def reconcile_period(args: argparse.Namespace) -> Reconciliation:
+    """The reconciliation ``run`` prints (and, with ``--fix``, its repairs). Raises
+    ValueError (``code``: the exit code), CliError, EverflowApiError."""
+    import stripe
+
+    from stripe_everflow.adapters.everflow.network_api import EverflowNetworkApi
+    from stripe_everflow.adapters.stripe_api import StripeReader
+    from stripe_everflow.domain.errors import StripeApiError
+    from stripe_everflow_cli import backfill
+    from stripe_everflow_cli.progress import Progress
+    from stripe_everflow_cli.report import read_ledger, read_waiting
+    from stripe_everflow_cli.stack_access import stack_access
+
+    access = stack_access(args.endpoint, args.stack, args.region)
+    secret = access.cached_secret()
+    bridge = secret.get()
+    account = bridge.account(args.account)
+    if account is None:
+        raise backfill.BackfillError(
+            f"no Stripe account named {args.account!r} is configured", USAGE
+        )
+    if not account.api_key:
+        raise backfill.BackfillError(
+            f"account {args.account!r} has no api_key in the bridge secret", USAGE
+        )
+    if not bridge.everflow_api_key:
+        raise backfill.BackfillError(
+            "the bridge secret has no everflow_api_key (reconcile reads Everflow's "
+            "conversion report)",
+            USAGE,
+        )
+    environment = match_environment(access)
+    settings = match_settings(environment)
+    options: dict[str, Any] = {"max_network_retries": 2}
+    if args.stripe_api_base:
+        options["base_addresses"] = {"api": args.stripe_api_base}
+    lister = backfill.StripeLister(
+        stripe.StripeClient(account.api_key, **options), max_rps=args.max_rps
+    )
+    since = int(datetime.combine(args.date_from, datetime.min.time(), UTC).timestamp())
+    until = int(datetime.combine(args.date_to, datetime.min.time(), UTC).timestamp()) + DAY
+    # the whole period in one listing per kind (pages of 100), oldest first
+    progress = Progress("Stripe objects", None)
+
+    def listed(kind: str) -> Iterable[dict[str, Any]]:
+        for obj in lister.list(kind, since, until):
+            progress.advance()
+            yield obj
+
+    found = sorted(
+        (
+            (int(obj.get("created") or 0), str(obj["id"]), kind, obj)
+            for kind in backfill.OBJECT_LISTS
+            for obj in listed(kind)
+        ),
+        key=lambda entry: (entry[0], entry[1]),
+    )
+    progress.finish()
+    events = [event for _, _, kind, obj in found for event in backfill.events_of(kind, obj, lister)]
+
+    reader = StripeReader(args.stripe_api_base)
+    interval = 1.0 / args.max_rps if args.max_rps > 0 else 0.0
+    paced = {"next": 0.0}
+
+    @functools.cache
+    def invoice_of(payment_intent: str) -> str | None:
+        # the matcher's own question (basil: the InvoicePayment names the invoice),
+        # paced as the listing is
+        wait = paced["next"] - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        paced["next"] = time.monotonic() + interval
+        try:
+            return reader.invoice_of_payment_intent(account.api_key, payment_intent)
+        except StripeApiError as error:
+            raise backfill.BackfillError(f"Stripe: {error}") from None
+
+    money = stripe_money(events, settings, invoice_of)
+    dynamodb = access.target.client("dynamodb")
+    entries = read_ledger(dynamodb, access.table("LedgerTable"))
+    entries += read_waiting(dynamodb, access.table("AttributionTable"), [args.account])
+    conversions, waiting = ledger_conversions(entries, args.account)
+    parked = parked_orders(
+        dynamodb, access.table("AttributionTable"), settings, time.time(), args.account
+    )
+    everflow_base = (
+        args.everflow_api_base or environment.get("EVERFLOW_API_BASE_URL") or DEFAULT_EVERFLOW_API
+    )
+    reports = EverflowNetworkApi(everflow_base, None)
+    offer, advertiser = report_filter(args, environment)
+
+    def everflow() -> list[EverflowConversion]:
+        return everflow_conversions(
+            reports,
+            bridge.everflow_api_key,
+            since,
+            int(time.time()) + 60,
+            offer_id=offer,
+            advertiser_id=advertiser,
+        )
+
+    result = reconcile(money, conversions, everflow(), parked=parked, waiting=waiting)
+    if args.fix and not args.dry_run and (result.queue or result.resend):
+        _fix(access, result, everflow, account, secret)
+    return result
 
 
 def _fix(
