@@ -52,7 +52,10 @@ from stripe_everflow_cli.progress import Progress
 
 DAY = 86_400
 PAGE_SIZE = 100
-FEED_BATCH = 500  # events queued (and flushed) before the position is written
+# Events queued (and flushed) before the position is written: a resumed run sends at
+# most this many again (the matcher drops them as duplicates), and each flush waits
+# for the last requests in flight (about 15 ms against SQS: 10% of 2,000 events' time).
+FEED_BATCH = 2000
 MAX_RATE_LIMIT_WAITS = 8
 DEFAULT_MAX_RPS = 20.0
 SETTLED_DISPUTES = ("won", "lost", "prevented")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -146,3 +147,116 @@ def test_a_key_without_the_permission_is_one_line(
     assert run(stripe_api) == 11
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Stripe refused" in err and "permission" in err
+
+
+class _InterruptedError(Exception):
+    """The run stopped at a random moment (a Ctrl-C, a killed laptop)."""
+
+
+class _RecordingSender:
+    """PaymentEventsQueue as a list (20,000 messages would slow moto's queue to a
+    crawl), stopping the run when its count reaches one of ``stops``: the messages
+    before it in the batch are sent, the position after them is not written."""
+
+    def __init__(self, sent: list[str], stops: set[int]) -> None:
+        self.sent, self.stops = sent, stops
+
+    def send(self, body: str, attributes: dict[str, str]) -> str:
+        if len(self.sent) in self.stops:
+            self.stops.discard(len(self.sent))
+            raise _InterruptedError
+        self.sent.append(body)
+        return f"m{len(self.sent)}"
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def test_20000_objects_interrupted_at_random_are_each_fed_and_posted_once(
+    stripe_api: StripeStandIn,
+    pipeline: Pipeline,
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given 20,000 paid invoices over a week, each its own customer
+    objects, spacing = 20_000, 30
+    template = stripe_event("basil", "invoice.paid.first")["data"]["object"]
+    invoices = []
+    for n in range(objects):
+        invoice = copy.deepcopy(template)
+        invoice.update(
+            id=f"in_bk{n:06d}",
+            customer=f"cus_bk{n:06d}",
+            customer_email=f"buyer{n}@example.com",
+            created=START + n * spacing,
+        )
+        invoice["status_transitions"]["paid_at"] = START + n * spacing
+        invoices.append(invoice)
+    stripe_api.put_many("invoices", invoices)
+    # And a backfill stopped at four random moments
+    chance = random.Random(20261203)  # noqa: S311 - a fixed seed, not a secret
+    stops = set(chance.sample(range(1, objects), 4))
+    sent: list[str] = []
+    monkeypatch.setattr(
+        StackAccess, "payment_events_batch", lambda _: _RecordingSender(sent, stops)
+    )
+    argv = ("--since", "2026-01-01", "--until", "2026-01-07")
+    runs = 0
+    while True:
+        runs += 1
+        try:
+            assert run(stripe_api, *argv) == 0
+            break
+        except _InterruptedError:
+            assert runs <= 4
+    assert runs == 5
+    # Then every invoice was fed, each under one event id whatever the run
+    fed: dict[str, set[str]] = {}
+    for body in sent:
+        event = json.loads(body)["event"]
+        fed.setdefault(event["data"]["object"]["id"], set()).add(event["id"])
+    assert sorted(fed) == [i["id"] for i in invoices]
+    assert all(len(ids) == 1 for ids in fed.values())
+    # And only what followed a run's last written position was fed again
+    again = len(sent) - objects
+    assert 0 < again <= 4 * backfill.FEED_BATCH, again
+    # And a second run feeds nothing
+    capsys.readouterr()
+    assert run(stripe_api, *argv) == 0
+    assert len(sent) == objects + again
+    assert "0 event(s) queued" in capsys.readouterr().out
+    # And each payment fed twice (with a few fed once) is posted once through the matcher
+    twice = [invoice for invoice, _ in _counted(sent).items() if _ > 1]
+    sample = set(chance.sample(twice, 12)) | set(chance.sample(sorted(fed), 6))
+    numbers = sorted(int(invoice.removeprefix("in_bk")) for invoice in sample)
+    status, _ = pipeline.post_clicks(
+        [
+            {
+                "email": f"buyer{n}@example.com",
+                "transaction_id": f"ef_tx_bk{n}",
+                "offer_id": 12,
+                "affiliate_id": 7,
+                "occurred_at": START - 86_400,
+            }
+            for n in numbers
+        ]
+    )
+    assert status == 201
+    chosen = [b for b in sent if json.loads(b)["event"]["data"]["object"]["id"] in sample]
+    assert len(chosen) >= len(sample) + 12
+    for start in range(0, len(chosen), 10):
+        pipeline.deliver(*chosen[start : start + 10])
+    posted = [j["stripe"]["invoice_id"] for j in pipeline.jobs() if j["action"] == "conversion"]
+    assert sorted(posted) == sorted(sample)
+
+
+def _counted(bodies: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for body in bodies:
+        invoice = json.loads(body)["event"]["data"]["object"]["id"]
+        counts[invoice] = counts.get(invoice, 0) + 1
+    return counts
