@@ -53,7 +53,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from stripe_everflow.config import MatchSettings
 from stripe_everflow.domain.attribution import StoredClick, choose_click
@@ -91,7 +91,12 @@ from stripe_everflow.domain.secret import BridgeSecret, CachedSecret, StripeAcco
 from stripe_everflow.matching.coupons import CouponCodes, coupon_keys
 from stripe_everflow.parking import replay_parked
 from stripe_everflow.ports import MessageSender
-from stripe_everflow.ports.attribution import AttributionStore, ClickLookup, StripeReader
+from stripe_everflow.ports.attribution import (
+    AttributionStore,
+    ClickLookup,
+    CustomerFacts,
+    StripeReader,
+)
 
 DAY = 86_400
 # How long a one-off payment intent, seen without a restricted key, waits for its
@@ -536,67 +541,9 @@ class Matcher:
     def _find_target(
         self, account: StripeAccount, c: Classification, hash_key: str
     ) -> _Found | None:
-        now = int(self.clock())
-        customer = c.ids.customer_id
-        if customer:
-            pinned = self._lookup(pin_key(account.name, customer))
-            if pinned:
-                return _Found(self._pin_target(Pin.from_item(pinned), "customer_pin"))
-        email = c.email
-        carried = list(c.carried_clicks) if "stripe" in self.settings.click_sources else []
-        # the address itself, when the event holds only its hash (for Everflow's lookup)
-        address: str | None = email if email and not email.startswith(REDACTED_PREFIX) else None
-        if customer and account.api_key and (not email or not carried):
-            facts = self.stripe.customer(account.api_key, customer)
-            if (
-                address is None
-                and facts.email
-                and (
-                    not email
-                    or try_email_hash(facts.email, hash_key) == try_email_hash(email, hash_key)
-                )
-            ):
-                address = facts.email
-            email = email or facts.email
-            click_id = facts.metadata.get(self.settings.click_metadata_key, "").strip()
-            if click_id and "stripe" in self.settings.click_sources:
-                carried.append(CarriedClick(click_id, "customer_metadata"))
-        email_hash = try_email_hash(email, hash_key)
-        if carried:
-            carried_click = StoredClick(
-                carried[0].transaction_id, c.occurred_at or now, source=carried[0].source
-            )
-            release: tuple[str, ...] = ()
-            if email_hash:
-                if self.store.put_click(email_hash, carried_click):
-                    # a new click for the email: what was parked for it can match now
-                    release = (parked_email_pk(email_hash),)
-                self._forget(email_key(email_hash))
-            return _Found(
-                _click_target(carried_click, "stripe_click_id"),
-                pin_to=carried_click,
-                release=release,
-            )
-        if email_hash:
-            clicks_item = self._lookup(email_key(email_hash))
-            click = self._choose(clicks_item, c.occurred_at or now)
-            if click:
-                matched = (
-                    "email_first_touch"
-                    if self.settings.attribution_policy == "first-touch"
-                    else "email_last_touch"
-                )
-                return _Found(_click_target(click, matched), pin_to=click)
-            learned = self._ask_everflow(address, email_hash, clicks_item, c.occurred_at or now)
-            if learned:
-                # the email's new clicks may attribute payments parked for it too
-                release = (parked_email_pk(email_hash),)
-                return _Found(
-                    _click_target(learned, "everflow_lookup"), pin_to=learned, release=release
-                )
-            if self.settings.email_attribution and email and not email.startswith(REDACTED_PREFIX):
-                return _Found(EmailTarget(email.strip().lower()))
-        return None
+        return find_target(
+            self.settings, account, c, hash_key, int(self.clock()), _LiveAttribution(self)
+        )
 
     def _asks_everflow(self, secret: BridgeSecret) -> bool:
         return bool(
@@ -605,59 +552,12 @@ class Matcher:
             and "everflow" in self.settings.click_sources
         )
 
-    def _ask_everflow(
-        self,
-        email: str | None,
-        email_hash: str,
-        clicks_item: dict[str, Any] | None,
-        paid_at: int,
-    ) -> StoredClick | None:
-        """Everflow's click for the email (stored by the lookup), or None: Everflow is
-        not a source here, the email is only a hash, or Everflow said (now or a few
-        minutes ago) that it knows none. Raises when Everflow could not answer."""
-        secret = self.secret.get()
-        address = email.strip().lower() if email and "@" in email else None
-        if (
-            not self._asks_everflow(secret)
-            or address is None
-            or address.startswith(REDACTED_PREFIX)
-        ):
-            return None
-        miss = everflow_miss_key(email_hash)
-        if self._lookup(miss):
-            return None
-        assert self.everflow is not None and secret.everflow_api_key
-        found = self.everflow.find(
-            secret.everflow_api_key,
-            address,
-            email_hash,
-            paid_at=paid_at,
-            policy=self.settings.attribution_policy,  # type: ignore[arg-type]
-            window_days=self.settings.attribution_window_days,
-            known=self._usable(self.store.clicks_of(clicks_item)),
-        )
-        if found is None:
-            self._remember(miss, _item(miss))
-        else:
-            self._forget(email_key(email_hash))
-        return found
-
-    def _usable(self, clicks: list[StoredClick]) -> list[StoredClick]:
-        """The clicks of the sources in use."""
-        sources = self.settings.click_sources
-        return [click for click in clicks if source_of(click) in sources]
-
     def _choose(self, clicks_item: dict[str, Any] | None, paid_at: int) -> StoredClick | None:
-        return choose_click(
-            self._usable(self.store.clicks_of(clicks_item)),
-            paid_at=paid_at,
-            policy=self.settings.attribution_policy,  # type: ignore[arg-type]
-            window_days=self.settings.attribution_window_days,
-        )
+        return _choose(self.settings, self.store.clicks_of(clicks_item), paid_at)
 
     @staticmethod
     def _pin_target(pin: Pin, matched_by: str) -> ClickTarget:
-        return ClickTarget(pin.transaction_id, pin.offer_id, pin.affiliate_id, matched_by)
+        return _pin_target(pin, matched_by)
 
     @staticmethod
     def _kind(c: Classification, first_conversion: str | None) -> str:
@@ -966,3 +866,397 @@ class Matcher:
                 )
                 replayed += 1
         return replayed
+
+
+# ------------------------------------------------------------------ attribution, shared
+
+
+def _usable(settings: MatchSettings, clicks: list[StoredClick]) -> list[StoredClick]:
+    """The clicks of the sources in use."""
+    return [click for click in clicks if source_of(click) in settings.click_sources]
+
+
+def _choose(settings: MatchSettings, clicks: list[StoredClick], paid_at: int) -> StoredClick | None:
+    return choose_click(
+        _usable(settings, clicks),
+        paid_at=paid_at,
+        policy=settings.attribution_policy,  # type: ignore[arg-type]
+        window_days=settings.attribution_window_days,
+    )
+
+
+def _pin_target(pin: Pin, matched_by: str) -> ClickTarget:
+    return ClickTarget(pin.transaction_id, pin.offer_id, pin.affiliate_id, matched_by)
+
+
+class _Attribution(Protocol):
+    """What finding a payment's click reads and does beside the decision: the live
+    matcher's reads, writes and calls (``_LiveAttribution``), or a preview's reads of
+    AttributionTable and notes of the calls it did not make (``_PreviewAttribution``)."""
+
+    def item(self, key: Key) -> dict[str, Any] | None: ...
+    def clicks_of(self, item: dict[str, Any] | None) -> list[StoredClick]: ...
+    def customer(self, api_key: str, customer_id: str) -> CustomerFacts | None:
+        """Stripe's customer; None: not asked."""
+        ...
+
+    def keep_carried(self, email_hash: str, click: StoredClick) -> tuple[str, ...]:
+        """Store a click id Stripe carried for the email; the parked payments to release."""
+        ...
+
+    def asks_everflow(self) -> bool: ...
+    def everflow(
+        self, address: str, email_hash: str, known: list[StoredClick], paid_at: int
+    ) -> StoredClick | None:
+        """Everflow's click for the address (None: it knows none, or was not asked)."""
+        ...
+
+
+def find_target(
+    settings: MatchSettings,
+    account: StripeAccount,
+    c: Classification,
+    hash_key: str,
+    now: int,
+    io: _Attribution,
+) -> _Found | None:
+    """Whom a payment goes to, first hit wins (``domain.attribution``): the customer's
+    pin, a click id Stripe carries (in the event or the customer's metadata), the
+    email's clicks within the window, Everflow's click for the email, Everflow's email
+    attribution; None: no click known (the payment parks). The one decision both the
+    matcher and ``AttributionPreview`` make."""
+    customer = c.ids.customer_id
+    if customer:
+        pinned = io.item(pin_key(account.name, customer))
+        if pinned:
+            return _Found(_pin_target(Pin.from_item(pinned), "customer_pin"))
+    email = c.email
+    carried = list(c.carried_clicks) if "stripe" in settings.click_sources else []
+    # the address itself, when the event holds only its hash (for Everflow's lookup)
+    address: str | None = email if email and not email.startswith(REDACTED_PREFIX) else None
+    if customer and account.api_key and (not email or not carried):
+        facts = io.customer(account.api_key, customer)
+        if facts is not None:
+            if (
+                address is None
+                and facts.email
+                and (
+                    not email
+                    or try_email_hash(facts.email, hash_key) == try_email_hash(email, hash_key)
+                )
+            ):
+                address = facts.email
+            email = email or facts.email
+            click_id = facts.metadata.get(settings.click_metadata_key, "").strip()
+            if click_id and "stripe" in settings.click_sources:
+                carried.append(CarriedClick(click_id, "customer_metadata"))
+    email_hash = try_email_hash(email, hash_key)
+    paid_at = c.occurred_at or now
+    if carried:
+        carried_click = StoredClick(carried[0].transaction_id, paid_at, source=carried[0].source)
+        release = io.keep_carried(email_hash, carried_click) if email_hash else ()
+        return _Found(
+            _click_target(carried_click, "stripe_click_id"), pin_to=carried_click, release=release
+        )
+    if not email_hash:
+        return None
+    clicks_item = io.item(email_key(email_hash))
+    clicks = io.clicks_of(clicks_item)
+    click = _choose(settings, clicks, paid_at)
+    if click:
+        matched = (
+            "email_first_touch"
+            if settings.attribution_policy == "first-touch"
+            else "email_last_touch"
+        )
+        return _Found(_click_target(click, matched), pin_to=click)
+    # Everflow is asked only with the address itself, and not while it said (a few
+    # minutes ago) that it knows none.
+    asked = address.strip().lower() if address and "@" in address else None
+    if (
+        asked is not None
+        and not asked.startswith(REDACTED_PREFIX)
+        and io.asks_everflow()
+        and not io.item(everflow_miss_key(email_hash))
+    ):
+        learned = io.everflow(asked, email_hash, _usable(settings, clicks), paid_at)
+        if learned:
+            # the email's new clicks may attribute payments parked for it too
+            release = (parked_email_pk(email_hash),)
+            return _Found(
+                _click_target(learned, "everflow_lookup"), pin_to=learned, release=release
+            )
+    if settings.email_attribution and email and not email.startswith(REDACTED_PREFIX):
+        return _Found(EmailTarget(email.strip().lower()))
+    return None
+
+
+@dataclass
+class _LiveAttribution:
+    """``find_target`` as the matcher runs it: reads through the batch's prefetch,
+    Stripe and Everflow asked, carried clicks stored."""
+
+    matcher: Matcher
+
+    def item(self, key: Key) -> dict[str, Any] | None:
+        return self.matcher._lookup(key)
+
+    def clicks_of(self, item: dict[str, Any] | None) -> list[StoredClick]:
+        return self.matcher.store.clicks_of(item)
+
+    def customer(self, api_key: str, customer_id: str) -> CustomerFacts | None:
+        return self.matcher.stripe.customer(api_key, customer_id)
+
+    def keep_carried(self, email_hash: str, click: StoredClick) -> tuple[str, ...]:
+        release: tuple[str, ...] = ()
+        if self.matcher.store.put_click(email_hash, click):
+            # a new click for the email: what was parked for it can match now
+            release = (parked_email_pk(email_hash),)
+        self.matcher._forget(email_key(email_hash))
+        return release
+
+    def asks_everflow(self) -> bool:
+        return self.matcher._asks_everflow(self.matcher.secret.get())
+
+    def everflow(
+        self, address: str, email_hash: str, known: list[StoredClick], paid_at: int
+    ) -> StoredClick | None:
+        """Everflow's click for the email (stored by the lookup), or None: Everflow said
+        that it knows none (remembered a few minutes). Raises when Everflow could not
+        answer."""
+        m, secret = self.matcher, self.matcher.secret.get()
+        assert m.everflow is not None and secret.everflow_api_key
+        found = m.everflow.find(
+            secret.everflow_api_key,
+            address,
+            email_hash,
+            paid_at=paid_at,
+            policy=m.settings.attribution_policy,  # type: ignore[arg-type]
+            window_days=m.settings.attribution_window_days,
+            known=known,
+        )
+        if found is None:
+            miss = everflow_miss_key(email_hash)
+            m._remember(miss, _item(miss))
+        else:
+            m._forget(email_key(email_hash))
+        return found
+
+
+# ------------------------------------------------------------------ preview
+
+# What the live path would ask before it decides, which a preview does not ask.
+ASKS = {
+    "stripe_invoice": "Stripe whether an invoice counts it",
+    "stripe_checkout": "Stripe whether a Checkout Session counts it",
+    "stripe_customer": "Stripe for the customer's click id and email",
+    "everflow": "Everflow for the email's click",
+}
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the matcher would do with one event, as AttributionTable holds things now
+    (``AttributionPreview``).
+
+    ``decision``: ``click`` (a conversion to ``target``'s affiliate and click),
+    ``email`` (Everflow's email attribution), ``park`` (no click known),
+    ``undo`` (a refund or dispute: it follows its payment's conversion), ``ignored``
+    (``reason``), ``held`` (waits for its Checkout Session), ``other`` (no money: a
+    link or a carried click, ``reason``).
+    ``amount_minor``: the amount counted (tax excluded unless AmountsIncludeTax), the
+    charge's refunded amount, or the dispute's amount. ``asks``: what the live path
+    would ask first (``ASKS``), which may change the answer."""
+
+    decision: str
+    amount_minor: int | None
+    currency: str
+    target: ClickTarget | EmailTarget | None = None
+    reason: str | None = None
+    asks: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """The decision in a few words, for a listing."""
+        target = self.target
+        if self.decision == "click" and isinstance(target, ClickTarget):
+            text = (
+                f"affiliate {target.affiliate_id or '?'} click {target.transaction_id} "
+                f"({target.matched_by})"
+            )
+        elif self.decision == "email":
+            text = "Everflow's email attribution (no click known)"
+        elif self.decision == "park":
+            text = "no click known: would park"
+        elif self.decision == "undo":
+            text = "follows its payment's conversion"
+        else:
+            text = f"{self.decision}: {self.reason}"
+        if self.asks:
+            text += "; would ask " + ", ".join(ASKS[a] for a in self.asks) + " first"
+        return text
+
+
+@dataclass
+class _PreviewAttribution:
+    """``find_target`` read-only: AttributionTable through the preview's cache; Stripe
+    and Everflow not asked, only noted; nothing stored."""
+
+    preview: AttributionPreview
+    asks: list[str] = field(default_factory=list)
+
+    def item(self, key: Key) -> dict[str, Any] | None:
+        return self.preview.item(key)
+
+    def clicks_of(self, item: dict[str, Any] | None) -> list[StoredClick]:
+        return self.preview.store.clicks_of(item)
+
+    def customer(self, api_key: str, customer_id: str) -> CustomerFacts | None:
+        self.asks.append("stripe_customer")
+        return None
+
+    def keep_carried(self, email_hash: str, click: StoredClick) -> tuple[str, ...]:
+        return ()
+
+    def asks_everflow(self) -> bool:
+        return self.preview.asks_everflow
+
+    def everflow(
+        self, address: str, email_hash: str, known: list[StoredClick], paid_at: int
+    ) -> StoredClick | None:
+        self.asks.append("everflow")
+        return None
+
+
+@dataclass
+class AttributionPreview:
+    """What the matcher would decide for events, read from AttributionTable only: the
+    same decisions in the same order as ``Matcher.process`` for a payment (its
+    invoice or Checkout Session, its conversion claim, then ``find_target``), with no
+    write, no Stripe or Everflow call (``Preview.asks`` names those the live path
+    would make) and nothing queued. Each item is read once and kept for the
+    preview's life (``prefetch`` reads a batch's in one BatchGetItem per 100 keys).
+
+    ``everflow_lookup``: whether the matcher asks Everflow on a miss (the stack's
+    ClickSources holds ``everflow`` and the secret an Everflow API key)."""
+
+    settings: MatchSettings
+    store: AttributionStore
+    secret: BridgeSecret
+    _items: dict[Key, dict[str, Any] | None] = field(default_factory=dict)
+    reads: int = 0  # items read from the table
+
+    @property
+    def asks_everflow(self) -> bool:
+        return bool(self.secret.everflow_api_key and "everflow" in self.settings.click_sources)
+
+    @property
+    def classify_settings(self) -> ClassifySettings:
+        return ClassifySettings(
+            click_metadata_key=self.settings.click_metadata_key,
+            amounts_include_tax=self.settings.amounts_include_tax,
+            subscription_update_invoices=self.settings.subscription_update_invoices,  # type: ignore[arg-type]
+        )
+
+    def _hash_key(self) -> str:
+        if not self.secret.email_hash_key:
+            raise SecretUnavailableError("email_hash_key is missing from the bridge secret")
+        return self.secret.email_hash_key
+
+    def item(self, key: Key) -> dict[str, Any] | None:
+        if key not in self._items:
+            self.reads += 1
+            self._items[key] = self.store.get(key)
+        return self._items[key]
+
+    def prefetch(self, events: Iterable[IncomingEvent]) -> None:
+        """Read what ``of`` may need for these events, not read yet, together."""
+        hash_key = self._hash_key()
+        keys: list[Key] = []
+        for incoming in events:
+            c = classify_event(incoming.event, self.classify_settings)
+            if c.action != "payment":
+                continue
+            account = incoming.account
+            if c.money_key:
+                keys.append(conversion_key(account, c.money_key))
+            if c.ids.customer_id:
+                keys.append(pin_key(account, c.ids.customer_id))
+            hashed = try_email_hash(c.email, hash_key)
+            if hashed:
+                keys.append(email_key(hashed))
+                if self.asks_everflow:
+                    keys.append(everflow_miss_key(hashed))
+            if c.needs_invoice_check and c.ids.payment_intent_id:
+                keys.append(link_key(account, c.ids.payment_intent_id))
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._items]
+        if not wanted:
+            return
+        found = self.store.get_many(wanted)
+        self.reads += len(wanted)
+        for key in wanted:
+            self._items[key] = found.get(key)
+
+    def of(self, account: StripeAccount, incoming: IncomingEvent) -> Preview:
+        """What ``Matcher.process`` would do with this event now."""
+        event = incoming.event
+        c = classify_event(event, self.classify_settings)
+        amount: int | None = c.amount_minor
+        if c.action == "refund":
+            amount = c.amount_refunded_minor
+
+        def preview(decision: str, **facts: Any) -> Preview:
+            return Preview(decision, amount, c.currency, **facts)
+
+        if event.get("livemode") is not account.livemode:
+            return preview("ignored", reason="livemode_mismatch")
+        if c.action == "ignored":
+            return preview("ignored", reason=c.reason)
+        if c.action == "link":
+            return preview("other", reason="links its payment intent to its invoice")
+        if c.action == "click_carrier":
+            return preview("other", reason="registers the click it carries")
+        if c.action in UNDO_ACTIONS:
+            return preview("undo")
+        return self._payment(account, incoming, c, preview)
+
+    def _payment(
+        self,
+        account: StripeAccount,
+        incoming: IncomingEvent,
+        c: Classification,
+        preview: Callable[..., Preview],
+    ) -> Preview:
+        """``Matcher._process_payment``'s decisions, read-only."""
+        assert c.money_key is not None
+        asks: list[str] = []
+        intent = c.ids.payment_intent_id
+        if c.needs_invoice_check and intent:
+            link = self.item(link_key(account.name, intent))
+            if link and link.get("invoice_id"):
+                return preview("ignored", reason="counted_by_invoice")
+            if not account.api_key:
+                return preview("ignored", reason="invoice_link_unknown")
+            asks.append("stripe_invoice")
+        if c.needs_checkout_check and intent and account.api_key:
+            asks.append("stripe_checkout")
+        held = self.item(conversion_key(account.name, c.money_key))
+        owner = held.get("owner") if held else None
+        if owner and owner != incoming.event_id and not Matcher._takes_over(c, held):
+            return preview("ignored", reason="duplicate_source", asks=tuple(asks))
+        if held and owner == incoming.event_id and held.get("job_key"):
+            return preview("ignored", reason="already_sent", asks=tuple(asks))
+        if owner is None and Matcher._waits_for_checkout(account, incoming, c):
+            return preview("held", reason="waiting_for_checkout_session", asks=tuple(asks))
+        decided = Matcher._decided(held) if owner == incoming.event_id else None
+        if decided:
+            return preview("click", target=decided[0], asks=tuple(asks))
+        io = _PreviewAttribution(self)
+        now = int(time.time())
+        found = find_target(self.settings, account, c, self._hash_key(), now, io)
+        asks += io.asks
+        if found is None:
+            if not try_email_hash(c.email, self._hash_key()) and not c.ids.customer_id:
+                return preview("ignored", reason="no_email_or_customer", asks=tuple(asks))
+            return preview("park", asks=tuple(asks))
+        decision = "click" if isinstance(found.target, ClickTarget) else "email"
+        return preview(decision, target=found.target, asks=tuple(asks))
