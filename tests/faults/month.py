@@ -28,7 +28,7 @@ import os
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -353,7 +353,7 @@ class Month:
             if faults
             else EverflowFaults()
         )
-        self.everflow = FaultyEverflow(self.clock, seeded(seed + 2), everflow_faults).start()
+        self.everflow = FaultyEverflow(self.clock, seed + 2, everflow_faults).start()
         if faults:
             self.sqs.duplicate_rate = {"PaymentEventsQueue": 0.15, "PostbackQueue": 0.15}
             self.sqs.send_failure_rate = {"PaymentEventsQueue": 0.05}
@@ -383,7 +383,10 @@ class Month:
         monkeypatch.setenv("EVERFLOW_API_BASE_URL", self.everflow.url)
         monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "CRITICAL")
         self.poster_app = load_function("post_everflow")
-        self.poster_deps = self.poster_app.Dependencies.from_environ(os.environ)
+        self.poster_deps = replace(
+            self.poster_app.Dependencies.from_environ(os.environ),
+            draw=seeded(seed + 3).random,  # the retry delays' jitter, from the seed too
+        )
         poster = self.poster_deps.poster
         self.ledger = KillingLedger(poster.settings.ledger_table, AtomicDynamoDB(), set())
         poster.ledger = self.ledger

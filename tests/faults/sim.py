@@ -11,7 +11,11 @@ Everflow that fails as told, and a ledger whose worker dies after Everflow answe
   this one.
 * ``FaultyEverflow`` — the Everflow stand-in with faults in front of its answers:
   5xx before recording, 5xx or a hang-up or a timeout *after* recording, an outage
-  window in simulated time, failing Network API reads.
+  window in simulated time, failing Network API reads. Each call's fault is drawn
+  from the seed, the call and how many times that call came before — never from one
+  stream shared by every call, where the order the poster's threads happened to call
+  in decided which job met which faults, and a run of bad draws late in the stream
+  fell on whichever job was still retrying then.
 * ``KillingLedger`` — the poster's ledger; ``finish`` of chosen jobs raises
   ``WorkerKilled`` once: the worker died between Everflow's answer and the ledger
   write (a BaseException, so the whole invocation fails, as a killed Lambda does).
@@ -327,20 +331,29 @@ class FaultyEverflow(EverflowStandIn):
     """The stand-in with ``faults`` in front of its answers, on ``clock``. Counts every
     call by what happened to it in ``calls``."""
 
-    def __init__(self, clock: SimClock, rng: random.Random, faults: EverflowFaults) -> None:
+    def __init__(self, clock: SimClock, seed: int, faults: EverflowFaults) -> None:
         super().__init__()
-        self.sim_clock, self.rng, self.faults = clock, rng, faults
+        self.sim_clock, self.seed, self.faults = clock, seed, faults
         self.calls: Counter[str] = Counter()
         self._fault_lock = threading.Lock()
+        self._times_called: Counter[str] = Counter()
 
     def start(self) -> FaultyEverflow:
         super().start()
         self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         return self
 
-    def _roll(self) -> float:
+    def _dice(
+        self, method: str, path: str, query: list[tuple[str, str]], body: str
+    ) -> random.Random:
+        """The faults of one call: drawn from the seed, the call (method, path, query,
+        body) and how many times that same call came before, so a job meets the same
+        faults whatever other jobs call meanwhile and in whatever order threads run."""
+        call = "|".join([method, path, repr(sorted(query)), body])
         with self._fault_lock:
-            return self.rng.random()
+            nth = self._times_called[call]
+            self._times_called[call] += 1
+        return random.Random(f"{self.seed}|{call}|{nth}")  # noqa: S311 - reproducible faults
 
     def in_outage(self) -> bool:
         window = self.faults.outage
@@ -359,18 +372,19 @@ class FaultyEverflow(EverflowStandIn):
         if self.in_outage():
             self.calls[f"{kind}:outage_503"] += 1
             return 503, json.dumps({"error": "outage"})
+        dice = self._dice(method, path, query, body)
         if kind == "api":
-            if self._roll() < self.faults.lookup_failure_rate:
-                status = self.rng.choice([503, 429, 502])
+            if dice.random() < self.faults.lookup_failure_rate:
+                status = dice.choice([503, 429, 502])
                 self.calls[f"api:failed_{status}"] += 1
                 return status, json.dumps({"error": "injected"})
             self.calls[f"api:{method}"] += 1
             return super()._respond(method, path, query, body, connection)
-        if self._roll() >= self.faults.postback_failure_rate:
+        if dice.random() >= self.faults.postback_failure_rate:
             status, payload = super()._respond(method, path, query, body, connection)
             self.calls[f"{kind}:answered_{status}"] += 1
             return status, payload
-        after = self._roll()
+        after = dice.random()
         f = self.faults
         if after < f.recorded_then_5xx:
             super()._respond(method, path, query, body, connection)
@@ -385,7 +399,7 @@ class FaultyEverflow(EverflowStandIn):
             self.calls[f"{kind}:recorded_then_timeout"] += 1
             time.sleep(f.timeout_seconds)
             return answer
-        status = self.rng.choice([500, 502, 503, 504, 429])
+        status = dice.choice([500, 502, 503, 504, 429])
         self.calls[f"{kind}:refused_{status}"] += 1
         return status, json.dumps({"error": "injected"})
 

@@ -381,3 +381,54 @@ def test_a_breaker_that_cannot_reach_its_table_lets_batches_through(aws: Aws) ->
     assert breaker.admit(1_000) == "closed"
     breaker.record(1_000, answered=0, failed=10)  # not counted, nothing raised
     assert breaker.admit(1_001) == "closed"
+
+
+def test_a_job_in_doubt_rides_out_an_outage_as_long_as_a_plain_failing_one(
+    aws: Aws,
+    everflow: EverflowStandIn,
+    network_api: FlakyNetworkApi,
+    clock: SimulatedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a job in doubt (its first postback answered 502: Everflow may hold it)
+    function = Lambda(aws, everflow, network_api, clock, monkeypatch)
+    doubt, plain = conversion_job(1), conversion_job(2)
+    aws.sqs.send_message(QueueUrl=function.queue_url, MessageBody=doubt)
+    everflow.set_default({"status": 502})
+    assert function.poll_once() == 1
+    assert function.function.ledger("conversion:default:in_outage001")["maybe_sent"] is True
+    # and a plain job, as Everflow goes down for longer than any record rides out: the
+    # Network API answers 503 (the doubt cannot be settled), postbacks 429 (no doubt)
+    aws.sqs.send_message(QueueUrl=function.queue_url, MessageBody=plain)
+    everflow.set_default({"status": 429})
+    network_api.down = True
+    first_failed = {"in_outage001": clock(), "in_outage002": None}
+    seen: dict[str, float] = {}
+    handle = function.function.app.handle
+
+    def noting(event: dict[str, Any], deps: Any) -> Any:
+        for record in event["Records"]:
+            order = json.loads(record["body"])["job_key"].rsplit(":", 1)[-1]
+            first_failed[order] = first_failed[order] or clock()
+            seen[order] = clock()
+        return handle(event, deps)
+
+    monkeypatch.setattr(function.function.app, "handle", noting)
+
+    # When the function keeps receiving them until both are set aside
+    function.run_until(START + 2 * ride_out())
+
+    # Then both went to PostbackDLQ after every receive, the job in doubt never sent
+    # again while its lookup failed, and neither before the documented ride-out time
+    assert function.depth(function.queue_url) == 0
+    assert function.depth(function.dlq_url) == 2
+    assert sorted(function.receives.values()) == [MAX_RECEIVES, MAX_RECEIVES]
+    sent = Counter(dict(r.query)["order_id"] for r in everflow.postbacks())
+    assert sent["in_outage001"] == 1
+    for order, since in first_failed.items():
+        assert since is not None
+        assert seen[order] - since >= ride_out(), order
+
+
+def ride_out() -> int:
+    return Backoff().least_time_before(MAX_RECEIVES)
