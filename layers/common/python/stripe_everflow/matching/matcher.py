@@ -1047,9 +1047,9 @@ class _LiveAttribution:
 
 # What the live path would ask before it decides, which a preview does not ask.
 ASKS = {
-    "stripe_invoice": "Stripe whether an invoice counts it",
-    "stripe_checkout": "Stripe whether a Checkout Session counts it",
-    "stripe_customer": "Stripe for the customer's click id and email",
+    "stripe_invoice": "Stripe for the intent's invoice",
+    "stripe_checkout": "Stripe for the intent's Checkout Session",
+    "stripe_customer": "Stripe for the customer",
     "everflow": "Everflow for the email's click",
 }
 
