@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from stripe_everflow.domain.errors import (
+    EverflowApiError,
     EverflowCircuitOpenError,
     EverflowRetryableError,
     EverflowUnavailableError,
@@ -312,3 +313,41 @@ def test_only_failed_records_are_delayed_by_their_receive_count() -> None:
         EverflowCircuitOpenError("held"),
     ]
     assert retry_delays(batch, results, Backoff(), lambda: 0.0) == [("r0", 15), ("r2", 1800)]
+
+
+# Every way a record fails while Everflow is down, and whether Everflow's answer (or
+# its silence) decided it: those count against the breaker, the others are no call.
+FAILURES_WHILE_DOWN: list[tuple[str, Exception, int]] = [
+    ("postback 5xx or timeout", EverflowRetryableError("Everflow answered 503"), 1),
+    ("postback 429", EverflowRetryableError("Everflow answered 429"), 1),
+    ("lookup of a job in doubt failed", EverflowUnavailableError("GET …: HTTP 503"), 1),
+    ("Network API budget exhausted", EverflowApiError("the rate limit stayed exhausted"), 0),
+    ("leased by another worker", JobBusyError("being sent by another worker"), 0),
+]
+
+
+@pytest.mark.parametrize(
+    ("failure", "receive_count"),
+    [(f, n) for f in FAILURES_WHILE_DOWN for n in (1, 8, 23)],
+    ids=lambda v: v[0] if isinstance(v, tuple) else str(v),
+)
+def test_every_kind_of_failure_comes_back_after_the_same_delay(
+    executor: ThreadPoolExecutor, failure: tuple[str, Exception, int], receive_count: int
+) -> None:
+    # Given a record on its nth receive that fails this way, and one held by the breaker
+    _, error, counted = failure
+
+    def fail(job: PostbackJob) -> None:
+        raise error
+
+    breaker = FakeBreaker("closed")
+    batch = [BatchRecord("m0", conversion(1).to_json(), "r0", receive_count)]
+    results = post_batch(FakePoster(fail), batch, executor, breaker)  # type: ignore[arg-type]
+    held = post_batch(FakePoster(), batch, executor, FakeBreaker("open"))  # type: ignore[arg-type]
+    # Then it comes back after its receive count's delay, as a held record does
+    backoff, draw = Backoff(), 0.37
+    expected = [("r0", backoff.delay(receive_count, draw))]
+    assert retry_delays(batch, results, backoff, lambda: draw) == expected
+    assert retry_delays(batch, held, backoff, lambda: draw) == expected
+    # and it counts against Everflow in the breaker only when Everflow failed the call
+    assert breaker.recorded == [(0, counted)]
