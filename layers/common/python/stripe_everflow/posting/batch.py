@@ -15,9 +15,11 @@ record is held (``EverflowCircuitOpenError``) without touching the ledger or
 Everflow. Probe: records are posted one at a time until one reaches Everflow; if it
 answers the rest of the batch goes on, if it fails the rest is held.
 
-A failed record comes back after ``Backoff.delay`` of its receive count: doubling,
-capped, and drawn at random in its upper half so that the records of one outage do
-not all return at once.
+A failed record comes back after ``Backoff.delay`` of its receive count, whatever
+failed it (a postback, the lookup of a job in doubt, a lease held elsewhere, the
+Network API budget, the breaker's hold): doubling, capped, and drawn at random in its
+upper half so that the records of one outage do not all return at once. So every
+record stays out of PostbackDLQ at least ``Backoff.least_time_before`` its receives.
 """
 
 from __future__ import annotations

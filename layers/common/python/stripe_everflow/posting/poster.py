@@ -17,9 +17,11 @@ Doubt (``maybe_sent`` in the ledger): a crash after the request left, a timeout,
 The job stays in doubt until a lookup settles it: the next attempt first asks
 Everflow (with an API key) whether the click already has a conversion with this
 order id, and records that instead of sending again; a lookup that fails leaves the
-doubt for the attempt after. Residual window: without an API key (or without a
-click id, or for base conversions, which that lookup does not list) the attempt
-after a doubt sends again, and that one call may be a duplicate.
+doubt for the attempt after, its record failing as a failed postback's does (the same
+growing delay; a 429, 5xx or no answer counts against the circuit breaker). Residual
+window: without an API key (or without a click id, or for base conversions, which
+that lookup does not list) the attempt after a doubt sends again, and that one call
+may be a duplicate.
 
 Refund and dispute jobs are applied by ``posting.refunds``. Jobs are
 read once, as ``PostbackJob`` (``domain.jobs``), the contract the matcher writes.
