@@ -394,6 +394,8 @@ class Month:
         # short timeouts: a stalled Everflow costs half a second of real time
         poster.client = self.poster_app.EverflowClient(connect_timeout=0.5, read_timeout=0.5)
         self.failures: dict[str, list[str]] = {}
+        # (first, last) simulated time a job's attempt failed: how long it rode out
+        self.failing: dict[str, tuple[float, float]] = {}
         post_job = poster.post_job
 
         def recording_post_job(job: Any, body: str) -> Any:
@@ -402,6 +404,8 @@ class Month:
             except BaseException as error:
                 reason = getattr(error, "reason", type(error).__name__)
                 self.failures.setdefault(job.job_key, []).append(str(reason))
+                now = self.clock()
+                self.failing[job.job_key] = (self.failing.get(job.job_key, (now, now))[0], now)
                 raise
 
         poster.post_job = recording_post_job
@@ -531,8 +535,13 @@ class Month:
                 if entry
                 else "no ledger entry"
             )
-            tries = ", ".join(self.failures.get(f"conversion:default:{order}", []))
-            self.details.append(f"lost: {order} (ledger: {trail}; receives failed: {tries})")
+            key = f"conversion:default:{order}"
+            tries = ", ".join(self.failures.get(key, []))
+            first, last = self.failing.get(key, (self.start, self.start))
+            self.details.append(
+                f"lost: {order} (ledger: {trail}; failing from +{(first - self.start) / HOUR:.1f} h"
+                f" for {last - first:.0f} s; receives failed: {tries})"
+            )
         undo_expected = undo_wrong = 0
         for order, invoice in expected.items():
             if not (invoice.refunded_minor or invoice.dispute):
