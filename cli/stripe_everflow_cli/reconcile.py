@@ -62,7 +62,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stripe_everflow_cli.errors import (
     EVERFLOW_REFUSED,
@@ -71,6 +71,9 @@ from stripe_everflow_cli.errors import (
     USAGE,
     CliError,
 )
+
+if TYPE_CHECKING:
+    from stripe_everflow.ports.everflow import ConversionReports, ReportedConversion
 
 REASONS = (
     "missing_in_everflow",
@@ -207,7 +210,7 @@ def _decimal(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def read_everflow_rows(rows: Iterable[Any]) -> list[EverflowConversion]:
+def read_everflow_rows(rows: Iterable[ReportedConversion]) -> list[EverflowConversion]:
     """Report rows (``ports.everflow.ReportedConversion``) with an ``order_id``, as
     conversions (others are not the bridge's)."""
     return [
@@ -510,7 +513,7 @@ def parked_orders(
 
 
 def everflow_conversions(
-    reports: Any,
+    reports: ConversionReports,
     api_key: str,
     since: int,
     until: int,
@@ -520,7 +523,7 @@ def everflow_conversions(
 ) -> list[EverflowConversion]:
     """Every conversion and event Everflow reports between ``since`` and ``until``
     (of the offer, else the advertiser, else the whole network), a year at a time,
-    paged. ``reports``: ``ports.everflow.ConversionReports``."""
+    paged."""
     found: list[EverflowConversion] = []
     start = since
     while start < until:

@@ -335,3 +335,20 @@ def test_offer_and_advertiser_are_everflow_ids_and_exclusive(
             parser.parse_args([*base, *bad])
         assert exit_.value.code == 2
     capsys.readouterr()
+
+
+def test_stripe_refusing_the_invoice_payment_lookup_is_one_line_and_fixes_nothing(
+    bridge: Bridge,
+    stripe_api: StripeStandIn,
+    everflow: EverflowStandIn,
+    aws: Aws,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seed_month(stripe_api)
+    refund_in_stripe(stripe_api, REFUNDED_IN_STRIPE)  # its intent's invoice is asked
+    stripe_api.script([{"status": 403, "path": "/v1/invoice_payments"}])
+    assert run(stripe_api, everflow, "--fix") == 11
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines()[-1].startswith("stripe-everflow reconcile: Stripe: invoice payment")
+    assert aws.drain("PaymentEventsQueue") == [] and aws.drain("PostbackQueue") == []
