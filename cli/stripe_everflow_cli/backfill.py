@@ -421,7 +421,9 @@ def run(args: argparse.Namespace) -> int:
         checkpoint = None if args.dry_run else access.backfill_checkpoint(args.account)
         if checkpoint is not None and args.restart:
             checkpoint.forget()
-        sender = None if args.dry_run else access.payment_events_batch()
+        sender = (
+            _dry_run(access, secret, account) if args.dry_run else access.payment_events_batch()
+        )
 
         def feed(events: list[dict[str, Any]]) -> list[Any]:
             outcomes = []
@@ -431,13 +433,12 @@ def run(args: argparse.Namespace) -> int:
                     account,
                     settings=settings,
                     secret=secret,
-                    sender=_DryRun(event) if sender is None else sender,
+                    sender=sender,
                     now=time.time(),
                     source="backfill",
                 )
                 outcomes.append(outcome)
-            if sender is not None:
-                sender.flush()
+            sender.flush()
             return outcomes
 
         progress = Progress("objects", None)
@@ -451,8 +452,7 @@ def run(args: argparse.Namespace) -> int:
                 dry_run=args.dry_run,
             )
         finally:
-            if sender is not None:
-                sender.close()
+            sender.close()
         progress.finish()
     except CliError:
         raise
@@ -469,20 +469,67 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-class _DryRun:
-    """What a dry run prints instead of queueing: one line per event."""
+def _dry_run(access: Any, secret: Any, account: Any) -> _DryRun:
+    """The dry run's listing, with what the matcher would do with each event as the
+    stack's settings (MatchPaymentFunction's) and AttributionTable hold things now."""
+    from stripe_everflow.config import MatchSettings
+    from stripe_everflow.domain.errors import ConfigurationError
+    from stripe_everflow.matching.matcher import AttributionPreview
 
-    def __init__(self, event: Mapping[str, Any]) -> None:
-        self._event = event
+    try:
+        settings = MatchSettings.from_environ(access.function_environment("MatchPaymentFunction"))
+    except ConfigurationError as error:
+        raise BackfillError(f"MatchPaymentFunction's settings: {error}", USAGE) from None
+    preview = AttributionPreview(settings, access.attribution_store(), secret.get())
+    return _DryRun(preview, account)
+
+
+# What the matcher would count (or undo) money for: a dry-run line shows the amount.
+COUNTING = ("click", "email", "park", "held", "undo")
+
+
+class _DryRun:
+    """What a dry run prints instead of queueing: one line per event (time, type,
+    object, amount, customer) and what the matcher would do with it
+    (``AttributionPreview``): the amount it counts (a refund's: the charge's refunded
+    amount; a dispute's: its amount) and the affiliate and click it goes to, or why
+    none. Printed at each flush, the batch's table reads made together."""
+
+    def __init__(self, preview: Any, account: Any) -> None:
+        self._preview, self._account = preview, account
+        self._pending: list[Any] = []
 
     def send(self, body: str, attributes: dict[str, str]) -> str:
-        obj = self._event["data"]["object"]
-        amount = obj.get("amount_paid", obj.get("amount_total", obj.get("amount")))
-        refunded = obj.get("amount_refunded") if self._event["type"] == "charge.refunded" else None
-        print(
-            f"{datetime.fromtimestamp(self._event['created'], UTC):%Y-%m-%d %H:%M}  "
-            f"{self._event['type']:<28} {obj.get('id')}  "
-            f"{amount if refunded is None else refunded} {str(obj.get('currency') or '').upper()}  "
-            f"customer {obj.get('customer') or '-'}"
-        )
+        from stripe_everflow.domain.messages import read_incoming_event
+
+        self._pending.append(read_incoming_event(body, eventbridge_account=self._account.name))
         return "dry-run"
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        self._preview.prefetch(pending)
+        for incoming in pending:
+            print(self.line(incoming.event, self._preview.of(self._account, incoming)))
+
+    def close(self) -> None:
+        self.flush()
+
+    @staticmethod
+    def line(event: Mapping[str, Any], preview: Any) -> str:
+        from stripe_everflow.domain.money import format_amount
+
+        obj = event["data"]["object"]
+        amount = obj.get("amount_paid", obj.get("amount_total", obj.get("amount")))
+        refunded = obj.get("amount_refunded") if event["type"] == "charge.refunded" else None
+        counted = ""
+        if preview.decision in COUNTING and preview.amount_minor is not None and preview.currency:
+            money = format_amount(preview.amount_minor, preview.currency)
+            counted = f"{money} {preview.currency}, "
+        return (
+            f"{datetime.fromtimestamp(event['created'], UTC):%Y-%m-%d %H:%M}  "
+            f"{event['type']:<28} {obj.get('id')}  "
+            f"{amount if refunded is None else refunded} {str(obj.get('currency') or '').upper()}  "
+            f"customer {obj.get('customer') or '-'}  -> {counted}{preview.describe()}"
+        )

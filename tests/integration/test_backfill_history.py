@@ -9,6 +9,7 @@ import copy
 import json
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -129,15 +130,58 @@ def test_an_interrupted_backfill_resumes_and_posts_each_payment_once(
     assert match_all(pipeline, aws) == []
 
 
-def test_dry_run_prints_what_would_be_fed_and_queues_nothing(
-    stripe_api: StripeStandIn, aws: Aws, local: StackAccess, capsys: pytest.CaptureFixture[str]
+def test_dry_run_prints_what_would_be_fed_and_to_whom_and_queues_nothing(
+    stripe_api: StripeStandIn,
+    pipeline: Pipeline,
+    aws: Aws,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     seed_history(stripe_api)
+    # Given clicks reported for the even customers only
+    status, _ = pipeline.post_clicks(
+        [
+            {
+                "email": f"customer{n}@example.com",
+                "transaction_id": f"ef_tx_{n}",
+                "offer_id": 12,
+                "affiliate_id": 7,
+                "occurred_at": START - 86_400,
+            }
+            for n in range(0, DAYS * PER_DAY, 2)
+        ]
+    )
+    assert status == 201
+    before = table_items(aws)
+    # When the backfill is run dry
     assert run(stripe_api, "--dry-run") == 0
     out = capsys.readouterr().out
-    assert "invoice.paid" in out and "in_bf00000" in out and "4900 USD" in out
+    lines = {line.split()[3]: line for line in out.splitlines() if "invoice.paid" in line}
+    assert len(lines) == DAYS * PER_DAY
+    # Then each line names the amount counted and the partner, or that none is known
+    assert (
+        "4900 USD  customer cus_bf00000  -> 49.00 USD, affiliate 7 click ef_tx_0 "
+        in (lines["in_bf00000"])
+    )
+    for n in range(DAYS * PER_DAY):
+        line = lines[f"in_bf{n:05d}"]
+        if n % 2 == 0:
+            assert f"affiliate 7 click ef_tx_{n} (email_first_touch)" in line, line
+        else:
+            assert "49.00 USD, no click known: would park" in line, line
+        # (the live path would also ask Stripe for the customer's click id first)
+        assert line.endswith("; would ask Stripe for the customer first"), line
     assert f"{DAYS * PER_DAY} event(s) would be queued" in out
+    # And nothing was queued or written
     assert aws.drain("PaymentEventsQueue") == []
+    assert table_items(aws) == before
+
+
+def table_items(aws: Aws) -> list[dict[str, Any]]:
+    table = aws.resources.resolver.resolve({"Ref": "AttributionTable"})
+    items: list[dict[str, Any]] = []
+    for page in aws.dynamodb.get_paginator("scan").paginate(TableName=table):
+        items += page["Items"]
+    return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
 
 def test_a_key_without_the_permission_is_one_line(

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from stripe_everflow_cli.backfill import Position, backfill, days, events_of
+from stripe_everflow.domain.jobs import ClickTarget
+from stripe_everflow.matching.matcher import Preview
+from stripe_everflow_cli.backfill import Position, _DryRun, backfill, days, events_of
 from tests.support import stripe_event
 
 DAY = 86_400
@@ -142,3 +144,66 @@ def test_objects_are_fed_oldest_first_and_a_resumed_run_skips_what_was_fed(
     fed_ids.clear()
     again = backfill(lister, span, feed, checkpoint=checkpoint)  # type: ignore[arg-type]
     assert fed_ids == [] and again.objects == 0
+
+
+class FakePreview:
+    """AttributionPreview's part a dry run uses: one decision per object id."""
+
+    def __init__(self, decisions: dict[str, Preview]) -> None:
+        self.decisions, self.prefetched = decisions, 0
+
+    def prefetch(self, events: list[Any]) -> None:
+        self.prefetched += 1
+
+    def of(self, account: Any, incoming: Any) -> Preview:
+        return self.decisions[incoming.event["data"]["object"]["id"]]
+
+
+def test_a_dry_run_line_names_the_amount_counted_and_the_partner_or_why_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from stripe_everflow.domain.messages import IncomingEvent
+    from stripe_everflow.domain.secret import StripeAccount
+
+    paid = obj("basil", "invoice.paid.first", id="in_paid", customer="cus_a")
+    parked = obj("basil", "invoice.paid.first", id="in_parked", customer="cus_b")
+    charge = obj("legacy", "charge.refunded", id="ch_refunded", amount_refunded=1500)
+    inquiry = obj("legacy", "charge.dispute.closed", id="dp_inquiry", status="warning_closed")
+    click = ClickTarget("ef_tx_1", "12", "7", "email_first_touch")
+    preview = FakePreview(
+        {
+            "in_paid": Preview("click", 4900, "USD", target=click),
+            "in_parked": Preview("park", 4900, "USD", asks=("stripe_customer",)),
+            "ch_refunded": Preview("undo", 1500, "USD"),
+            "dp_inquiry": Preview("ignored", 0, "", reason="dispute_inquiry"),
+        }
+    )
+    account = StripeAccount("default", False, ("whsec_x",), api_key="rk_test_x")
+    dry = _DryRun(preview, account)
+    events = [
+        *events_of("invoices", paid, None),
+        *events_of("invoices", parked, None),
+        *events_of(
+            "refunds",
+            obj("legacy", "refund.created", charge="ch_refunded", status="succeeded"),
+            FakeLister({}, {"ch_refunded": charge}),
+        ),
+        events_of("disputes", inquiry, None)[0],
+    ]
+    for event in events:
+        dry.send(IncomingEvent("default", "backfill", event, 0).to_json(), {})
+    assert capsys.readouterr().out == ""  # printed at the flush, the batch read together
+    dry.flush()
+    lines = capsys.readouterr().out.splitlines()
+    assert preview.prefetched == 1 and len(lines) == 4
+    assert lines[0].endswith(
+        "customer cus_a  -> 49.00 USD, affiliate 7 click ef_tx_1 (email_first_touch)"
+    )
+    assert lines[1].endswith(
+        "-> 49.00 USD, no click known: would park; would ask Stripe for the customer first"
+    )
+    assert "charge.refunded" in lines[2] and "1500 USD" in lines[2]
+    assert lines[2].endswith("-> 15.00 USD, follows its payment's conversion")
+    assert lines[3].endswith("-> ignored: dispute_inquiry")
+    dry.close()
+    assert capsys.readouterr().out == ""
