@@ -515,6 +515,7 @@ class _DryRun:
 
     def close(self) -> None:
         self.flush()
+        print(f"dry run: {self._preview.reads} AttributionTable item(s) read, nothing written")
 
     @staticmethod
     def line(event: Mapping[str, Any], preview: Any) -> str:

@@ -171,6 +171,8 @@ def test_dry_run_prints_what_would_be_fed_and_to_whom_and_queues_nothing(
         # (the live path would also ask Stripe for the customer's click id first)
         assert line.endswith("; would ask Stripe for the customer first"), line
     assert f"{DAYS * PER_DAY} event(s) would be queued" in out
+    # (each invoice's claim, its customer's pin and its email's clicks, read once)
+    assert f"dry run: {3 * DAYS * PER_DAY} AttributionTable item(s) read, nothing written" in out
     # And nothing was queued or written
     assert aws.drain("PaymentEventsQueue") == []
     assert table_items(aws) == before

@@ -150,7 +150,7 @@ class FakePreview:
     """AttributionPreview's part a dry run uses: one decision per object id."""
 
     def __init__(self, decisions: dict[str, Preview]) -> None:
-        self.decisions, self.prefetched = decisions, 0
+        self.decisions, self.prefetched, self.reads = decisions, 0, 0
 
     def prefetch(self, events: list[Any]) -> None:
         self.prefetched += 1
@@ -206,4 +206,4 @@ def test_a_dry_run_line_names_the_amount_counted_and_the_partner_or_why_none(
     assert lines[2].endswith("-> 15.00 USD, follows its payment's conversion")
     assert lines[3].endswith("-> ignored: dispute_inquiry")
     dry.close()
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == "dry run: 0 AttributionTable item(s) read, nothing written\n"

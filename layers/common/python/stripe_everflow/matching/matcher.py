@@ -43,6 +43,10 @@ queues hashes otherwise) or, with a restricted key, the Stripe customer's of the
 hash; with neither, the scheduled sync (``clicks.everflow_source.EverflowSync``)
 learns the click and releases the parked payment.
 
+``AttributionPreview`` makes the same decisions read-only (``backfill --dry-run``):
+``find_target`` is the one click decision, run with the matcher's reads, writes and
+calls or with the preview's table reads alone.
+
 A new payment whose click is known costs two DynamoDB writes (the claim with its pin
 and first conversion; the sent job's key with the object links), and a batch's
 lookups one BatchGetItem.
@@ -1133,20 +1137,22 @@ class AttributionPreview:
     same decisions in the same order as ``Matcher.process`` for a payment (its
     invoice or Checkout Session, its conversion claim, then ``find_target``), with no
     write, no Stripe or Everflow call (``Preview.asks`` names those the live path
-    would make) and nothing queued. Each item is read once and kept for the
-    preview's life (``prefetch`` reads a batch's in one BatchGetItem per 100 keys).
-
-    ``everflow_lookup``: whether the matcher asks Everflow on a miss (the stack's
-    ClickSources holds ``everflow`` and the secret an Everflow API key)."""
+    would make) and nothing queued. ``prefetch`` reads a batch's items together (one
+    BatchGetItem per 100 keys); pins, emails' clicks and Everflow's misses are kept for
+    the preview's life (read once), a payment's own claim and link for its batch."""
 
     settings: MatchSettings
     store: AttributionStore
     secret: BridgeSecret
     _items: dict[Key, dict[str, Any] | None] = field(default_factory=dict)
+    # a payment's own items (its claim, its intent's link), kept for one batch only
+    _batch_keys: set[Key] = field(default_factory=set)
     reads: int = 0  # items read from the table
 
     @property
     def asks_everflow(self) -> bool:
+        """Whether the matcher asks Everflow on a miss: the stack's ClickSources holds
+        ``everflow`` and the secret an Everflow API key."""
         return bool(self.secret.everflow_api_key and "everflow" in self.settings.click_sources)
 
     @property
@@ -1171,14 +1177,17 @@ class AttributionPreview:
     def prefetch(self, events: Iterable[IncomingEvent]) -> None:
         """Read what ``of`` may need for these events, not read yet, together."""
         hash_key = self._hash_key()
+        for key in self._batch_keys:
+            self._items.pop(key, None)
         keys: list[Key] = []
+        own: list[Key] = []
         for incoming in events:
             c = classify_event(incoming.event, self.classify_settings)
             if c.action != "payment":
                 continue
             account = incoming.account
             if c.money_key:
-                keys.append(conversion_key(account, c.money_key))
+                own.append(conversion_key(account, c.money_key))
             if c.ids.customer_id:
                 keys.append(pin_key(account, c.ids.customer_id))
             hashed = try_email_hash(c.email, hash_key)
@@ -1187,7 +1196,9 @@ class AttributionPreview:
                 if self.asks_everflow:
                     keys.append(everflow_miss_key(hashed))
             if c.needs_invoice_check and c.ids.payment_intent_id:
-                keys.append(link_key(account, c.ids.payment_intent_id))
+                own.append(link_key(account, c.ids.payment_intent_id))
+        self._batch_keys = set(own)
+        keys += own
         wanted = [k for k in dict.fromkeys(keys) if k not in self._items]
         if not wanted:
             return
