@@ -53,10 +53,13 @@ class StackAccess:
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """A function's environment as the stack runs it: a deployed function's, or
-        the template resolved with the local stack's parameters
-        (``stripe-everflow.local.json`` when present)."""
+        the template resolved with the local stack's parameters: those the running
+        stack noted when it started (``--config`` included), else the config file
+        here (``local.config.json`` when present)."""
         if self.local:
-            return _local_function_environment(logical_id)
+            # local_urls is set only when the running stack's own note was read
+            running = self.target.parameters if self.target.local_urls else None
+            return _local_function_environment(logical_id, running)
         resource = self.target.client("cloudformation").describe_stack_resource(
             StackName=self.stack, LogicalResourceId=logical_id
         )["StackResourceDetail"]["PhysicalResourceId"]
@@ -108,7 +111,9 @@ def stack_access(endpoint: str | None, stack: str | None, region: str | None) ->
     return StackAccess(resolve_target(endpoint, stack, region), None if endpoint else stack)
 
 
-def _local_function_environment(logical_id: str) -> dict[str, str]:
+def _local_function_environment(
+    logical_id: str, parameters: dict[str, str] | None
+) -> dict[str, str]:
     import os
     from pathlib import Path
 
@@ -123,10 +128,13 @@ def _local_function_environment(logical_id: str) -> dict[str, str]:
         raise ValueError(
             "template.yaml is not here or above: run from the project to reach the local stack"
         ) from None
-    config_file = Path(DEFAULT_CONFIG_FILE)
-    config = load_local_config(config_file if config_file.is_file() else None, os.environ)
+    if parameters is None:
+        config_file = Path(DEFAULT_CONFIG_FILE)
+        parameters = load_local_config(
+            config_file if config_file.is_file() else None, os.environ
+        ).parameters
     template = load_template(root / "template.yaml")
-    resolver = PlaceholderResolver(parameters=check_parameters(template, config.parameters))
+    resolver = PlaceholderResolver(parameters=check_parameters(template, parameters))
     [spec] = [s for s in function_specs(template) if s.logical_id == logical_id]
     return {k: str(v) for k, v in resolver.resolve(spec.environment).items()}
 
