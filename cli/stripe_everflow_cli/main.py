@@ -377,7 +377,11 @@ PLUGGED_COMMANDS: tuple[tuple[str, str, str], ...] = (
         "stripe_everflow_cli.stripe_standin",
         "run only the local Stripe API stand-in",
     ),
-    ("import-clicks", "stripe_everflow_cli.import_clicks", "store clicks from a CSV file"),
+    (
+        "import-clicks",
+        "stripe_everflow_cli.import_clicks",
+        "store clicks from a CSV file or Everflow's conversion report",
+    ),
     ("replay", "stripe_everflow_cli.replay", "Stripe events again, through the webhook's checks"),
     (
         "backfill",
