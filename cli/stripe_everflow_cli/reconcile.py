@@ -32,6 +32,9 @@ A difference is a row with a reason:
   rejected);
 * ``refunded_in_stripe_approved_in_everflow`` — refunded in full (or a dispute lost)
   in Stripe, still approved in Everflow;
+* ``rejected_in_everflow`` — Stripe kept the money (no full refund, no dispute lost
+  or open), yet every conversion Everflow holds for the order is rejected: the
+  partner is not paid for it;
 * ``parked_with_click_known`` — parked for want of a click, while a click is now
   stored for its email (or a pin for its customer): the replay that click should
   have caused did not happen (the matcher still decides whether the click counts).
@@ -81,8 +84,11 @@ REASONS = (
     "amount_differs",
     "posted_twice",
     "refunded_in_stripe_approved_in_everflow",
+    "rejected_in_everflow",
     "parked_with_click_known",
 )
+# How a chargeback can end (inquiries, ``warning_…``, move no money: never counted).
+SETTLED_DISPUTES = ("won", "lost", "prevented")
 DAY = 86_400
 REPORT_PAGE_SIZE = 2000  # Everflow's largest page
 REPORT_SPAN = 365 * 86_400  # Everflow refuses a report window over a year
@@ -103,6 +109,9 @@ class StripeMoney:
     refunded_minor: int = 0
     charge_minor: int | None = None
     dispute_lost: bool = False
+    # a dispute not settled yet: the bridge may hold the conversion rejected until it
+    # ends (DisputePolicy on-created), so a rejection then is no difference
+    dispute_open: bool = False
 
     @property
     def fully_refunded(self) -> bool:
@@ -197,6 +206,8 @@ def stripe_money(
             target.charge_minor = found.charge_amount_minor
         elif found.dispute_status == "lost":
             target.dispute_lost = True
+        elif found.dispute_status not in SETTLED_DISPUTES:
+            target.dispute_open = True
     return money
 
 
@@ -354,7 +365,9 @@ def _verdict(
             return "refunded_in_stripe_approved_in_everflow", f"{what} in Stripe"
         return None
     if not live:
-        return None
+        if m.dispute_open:
+            return None
+        return "rejected_in_everflow", "Stripe kept the money; every conversion is rejected"
     if ledger_amount is not None and ledger_amount != amount:
         return "amount_differs", f"the ledger holds {ledger_amount}, Stripe {amount}"
     sale = live[0].sale_amount

@@ -78,9 +78,9 @@ def seed_month(stripe_api: StripeStandIn) -> list[dict[str, Any]]:
     return invoices
 
 
-def refund_in_stripe(stripe_api: StripeStandIn, n: int) -> dict[str, Any]:
-    """Invoice n's charge refunded in full, in Stripe only (basil: the charge names its
-    payment intent, the InvoicePayment links that to the invoice)."""
+def invoice_charge(stripe_api: StripeStandIn, n: int, **changes: Any) -> dict[str, Any]:
+    """Invoice n's charge in Stripe (basil: the charge names its payment intent, the
+    InvoicePayment links that to the invoice)."""
     intent, charge_id = f"pi_rc{n:04d}", f"ch_rc{n:04d}"
     payment = stripe_event("basil", "invoice_payment.paid.first")["data"]["object"]
     payment.update(
@@ -94,11 +94,21 @@ def refund_in_stripe(stripe_api: StripeStandIn, n: int) -> dict[str, Any]:
         id=charge_id,
         payment_intent=intent,
         customer=f"cus_rc{n:04d}",
-        amount_refunded=charge["amount"],
-        refunded=True,
+        amount_refunded=0,
+        refunded=False,
         created=START + n * 86_400 + 3_600,
     )
+    charge.update(changes)
     stripe_api.put("charges", charge)
+    return charge
+
+
+def refund_in_stripe(stripe_api: StripeStandIn, n: int) -> dict[str, Any]:
+    """Invoice n's charge refunded in full, in Stripe only."""
+    charge = invoice_charge(stripe_api, n, refunded=True)
+    charge["amount_refunded"] = charge["amount"]
+    stripe_api.put("charges", charge)
+    intent, charge_id = charge["payment_intent"], charge["id"]
     refund = stripe_event("basil", "refund.created")["data"]["object"]
     refund.update(
         id=f"re_rc{n:04d}",
@@ -352,3 +362,54 @@ def test_stripe_refusing_the_invoice_payment_lookup_is_one_line_and_fixes_nothin
     assert out == ""
     assert err.splitlines()[-1].startswith("stripe-everflow reconcile: Stripe: invoice payment")
     assert aws.drain("PaymentEventsQueue") == [] and aws.drain("PostbackQueue") == []
+
+
+def test_money_stripe_kept_whose_conversions_are_all_rejected_is_a_difference(
+    bridge: Bridge,
+    stripe_api: StripeStandIn,
+    everflow: EverflowStandIn,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    invoices = seed_month(stripe_api)
+    clicks = [
+        {
+            "email": f"customer{n}@example.com",
+            "transaction_id": f"ef_tx_{n}",
+            "offer_id": 12,
+            "affiliate_id": 7,
+            "occurred_at": START - 86_400,
+        }
+        for n in range(PAYMENTS)
+    ]
+    assert bridge.pipeline.post_clicks(clicks)[0] == 201
+    bridge.stripe(*(e for i in invoices for e in backfill.events_of("invoices", i, None)))
+    # Given two conversions rejected in Everflow: one whose charge is disputed (still
+    # open in Stripe: the bridge reverses it until the dispute ends), one with no reason
+    disputed, rejected = 2, 5
+    charge = invoice_charge(stripe_api, disputed)
+    dispute = stripe_event("legacy", "charge.dispute.created")["data"]["object"]
+    dispute.update(
+        id="dp_rc0002",
+        charge=charge["id"],
+        payment_intent=charge["payment_intent"],
+        status="needs_response",
+        created=START + 10 * 86_400,
+    )
+    stripe_api.put("disputes", dispute)
+    with everflow._lock:
+        for conversion in everflow.recorded.values():
+            if conversion.order_id in (invoice_id(disputed), invoice_id(rejected)):
+                conversion.status = "rejected"
+    # Then only the one Stripe gives no reason for is a difference, reported only
+    assert run(stripe_api, everflow) == 1
+    found = rows(capsys)
+    assert {order: row["reason"] for order, row in found.items()} == {
+        invoice_id(rejected): "rejected_in_everflow"
+    }
+    assert found[invoice_id(rejected)]["fix"] == "-"
+    # And once the dispute is lost it stays no difference (refunded_in_stripe… needs
+    # an approved conversion; this one is rejected already)
+    dispute["status"] = "lost"
+    stripe_api.put("disputes", dispute)
+    assert run(stripe_api, everflow) == 1
+    assert set(rows(capsys)) == {invoice_id(rejected)}
