@@ -184,19 +184,6 @@ def test_stack_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     assert "stopped." in output
 
 
-def test_demo_runs_and_exits_zero() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "stripe_everflow_cli.main", "demo"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "demo: OK" in done.stdout
-
-
 def test_the_functions_read_stripe_from_the_built_in_stripe_api_stand_in(
     tmp_path: Path,
 ) -> None:
