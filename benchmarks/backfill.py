@@ -80,13 +80,15 @@ def _sqs_answers_after_latency(request: Any, **_: Any) -> Any:
 
 
 def _slow_sqs() -> Any:
+    """An SQS client made as ``StackAccess.payment_events_batch`` makes it."""
     import boto3
+    from botocore.config import Config
 
     sqs = boto3.Session(
         aws_access_key_id="bench",
         aws_secret_access_key="bench",  # noqa: S106 - never leaves this process
         region_name="us-east-1",
-    ).client("sqs")
+    ).client("sqs", config=Config(parameter_validation=False))
     sqs.meta.events.register("before-send.sqs.SendMessageBatch", _sqs_answers_after_latency)
     return sqs
 

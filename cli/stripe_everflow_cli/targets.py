@@ -51,14 +51,20 @@ class StackTarget:
     def local(self) -> bool:
         return bool(self.endpoint)
 
-    def client(self, service: str) -> Any:
-        if self.endpoint:
-            from botocore.config import Config
+    def client(self, service: str, *, validate_parameters: bool = True) -> Any:
+        """A botocore client of the stack's account. ``validate_parameters=False``
+        skips botocore's client-side check of each request's parameters (AWS checks
+        them anyway): for requests the bridge builds itself, sent by the thousand."""
+        from botocore.config import Config
 
+        config = Config(parameter_validation=validate_parameters)
+        if self.endpoint:
             # The local stack answers at once or is not running: fail fast, no backoff.
-            config = Config(connect_timeout=3, read_timeout=30, retries={"max_attempts": 1})
+            config = config.merge(
+                Config(connect_timeout=3, read_timeout=30, retries={"max_attempts": 1})
+            )
             return self.session.client(service, endpoint_url=self.endpoint, config=config)
-        return self.session.client(service)
+        return self.session.client(service, config=config)
 
     def output(self, name: str) -> str:
         """A deployed stack's output; raises CliError naming a missing one."""
