@@ -357,7 +357,8 @@ def _feed(
 # ------------------------------------------------------------------ the command
 
 
-def _day(value: str) -> date:
+def day_argument(value: str) -> date:
+    """An argparse type: a UTC day, YYYY-MM-DD."""
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -365,8 +366,9 @@ def _day(value: str) -> date:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", type=_day, required=True, help="first day (UTC), YYYY-MM-DD")
-    parser.add_argument("--until", type=_day, help="last day (UTC), inclusive; default today")
+    day = day_argument
+    parser.add_argument("--since", type=day, required=True, help="first day (UTC), YYYY-MM-DD")
+    parser.add_argument("--until", type=day, help="last day (UTC), inclusive; default today")
     parser.add_argument("--account", default="default", help="the Stripe account's name")
     parser.add_argument(
         "--max-rps", type=float, default=DEFAULT_MAX_RPS, help="Stripe API requests per second"

@@ -63,7 +63,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -584,18 +584,13 @@ def _everflow_id(value: str) -> str:
     return value
 
 
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from stripe_everflow_cli.backfill import day_argument
+
     parser.add_argument(
         "--from",
         dest="date_from",
-        type=_day,
+        type=day_argument,
         required=True,
         metavar="DAY",
         help="first day (UTC), YYYY-MM-DD",
@@ -603,7 +598,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--to",
         dest="date_to",
-        type=_day,
+        type=day_argument,
         required=True,
         metavar="DAY",
         help="last day (UTC), inclusive",

@@ -121,6 +121,23 @@ def refund_in_stripe(stripe_api: StripeStandIn, n: int) -> dict[str, Any]:
     return charge
 
 
+def post_clicks(bridge: Bridge, but: int | None = None) -> None:
+    """A click (offer 12, affiliate 7) the day before the month for every customer
+    but ``but``."""
+    clicks = [
+        {
+            "email": f"customer{n}@example.com",
+            "transaction_id": f"ef_tx_{n}",
+            "offer_id": 12,
+            "affiliate_id": 7,
+            "occurred_at": START - 86_400,
+        }
+        for n in range(PAYMENTS)
+        if n != but
+    ]
+    assert bridge.pipeline.post_clicks(clicks)[0] == 201
+
+
 def run(stripe_api: StripeStandIn, everflow: EverflowStandIn, *flags: str) -> int:
     parser = argparse.ArgumentParser()
     reconcile.add_arguments(parser)
@@ -141,18 +158,7 @@ def test_reconcile_reports_each_damage_and_fix_repairs_what_can_be_repaired(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     invoices = seed_month(stripe_api)
-    clicks = [
-        {
-            "email": f"customer{n}@example.com",
-            "transaction_id": f"ef_tx_{n}",
-            "offer_id": 12,
-            "affiliate_id": 7,
-            "occurred_at": START - 86_400,
-        }
-        for n in range(PAYMENTS)
-        if n != NO_CLICK
-    ]
-    assert bridge.pipeline.post_clicks(clicks)[0] == 201
+    post_clicks(bridge, but=NO_CLICK)
     # Given the month went through the bridge, but for one event never delivered
     delivered = [
         event
@@ -285,17 +291,7 @@ def test_another_advertisers_or_offers_conversions_are_not_read_as_differences(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     invoices = seed_month(stripe_api)
-    clicks = [
-        {
-            "email": f"customer{n}@example.com",
-            "transaction_id": f"ef_tx_{n}",
-            "offer_id": 12,
-            "affiliate_id": 7,
-            "occurred_at": START - 86_400,
-        }
-        for n in range(PAYMENTS)
-    ]
-    assert bridge.pipeline.post_clicks(clicks)[0] == 201
+    post_clicks(bridge)
     bridge.stripe(*(e for i in invoices for e in backfill.events_of("invoices", i, None)))
     # Given Everflow recorded each conversion under its click's offer (12, advertiser 5)
     with everflow._lock:
@@ -371,17 +367,7 @@ def test_money_stripe_kept_whose_conversions_are_all_rejected_is_a_difference(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     invoices = seed_month(stripe_api)
-    clicks = [
-        {
-            "email": f"customer{n}@example.com",
-            "transaction_id": f"ef_tx_{n}",
-            "offer_id": 12,
-            "affiliate_id": 7,
-            "occurred_at": START - 86_400,
-        }
-        for n in range(PAYMENTS)
-    ]
-    assert bridge.pipeline.post_clicks(clicks)[0] == 201
+    post_clicks(bridge)
     bridge.stripe(*(e for i in invoices for e in backfill.events_of("invoices", i, None)))
     # Given two conversions rejected in Everflow: one whose charge is disputed (still
     # open in Stripe: the bridge reverses it until the dispute ends), one with no reason
