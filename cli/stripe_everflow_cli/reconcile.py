@@ -147,6 +147,8 @@ class Totals:
     payments: int = 0
     counted: Decimal = Decimal(0)
     refunded: Decimal = Decimal(0)
+    # the counted amount of the orders whose chargeback was lost (reversed in Everflow)
+    disputed: Decimal = Decimal(0)
     posted: Decimal = Decimal(0)
     unattributed: Decimal = Decimal(0)  # parked, no click known: nothing to post
     in_everflow: Decimal = Decimal(0)
@@ -281,6 +283,8 @@ def reconcile(
         totals.payments += 1
         totals.counted += amount
         totals.refunded += refunded
+        if m.dispute_lost:
+            totals.disputed += amount
         entry = conversions.get(order_id)
         status = str(entry.get("status")) if entry else None
         ledger_amount = _decimal(entry.get("amount")) if entry else None
@@ -404,6 +408,7 @@ def render(result: Reconciliation, form: str) -> str:
             "payments": t.payments,
             "counted": major(t.counted, t.currency),
             "refunded": major(t.refunded, t.currency),
+            "disputed": major(t.disputed, t.currency),
             "posted": major(t.posted, t.currency),
             "no_click": major(t.unattributed, t.currency),
             "in_everflow": major(t.in_everflow, t.currency),
@@ -439,6 +444,7 @@ def render(result: Reconciliation, form: str) -> str:
         "payments",
         "counted",
         "refunded",
+        "disputed",
         "posted",
         "no_click",
         "in_everflow",

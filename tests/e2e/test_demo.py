@@ -31,10 +31,13 @@ def test_demo_ends_with_a_clean_reconcile_of_its_own_month() -> None:
     totals = {
         line.split()[0]: line.split() for line in table if line.split()[:1] in (["JPY"], ["USD"])
     }
-    # currency, payments, counted, refunded, posted, no_click, in_everflow, differences
-    assert totals["USD"] == ["USD", "4", "196.00", "49.00", "196.00", "0.00", "147.00", "0"]
-    # priya's JPY payment, parked for want of a click: no_click, not a difference
-    assert totals["JPY"] == ["JPY", "2", "10000", "0", "5000", "5000", "0", "0"]
+    # currency, payments, counted, refunded, disputed, posted, no_click, in_everflow,
+    # differences
+    usd = ["USD", "4", "196.00", "49.00", "0.00", "196.00", "0.00", "147.00", "0"]
+    assert totals["USD"] == usd
+    # kenji's lost chargeback (disputed, reversed in Everflow) and priya's JPY payment,
+    # parked for want of a click (no_click, not a difference)
+    assert totals["JPY"] == ["JPY", "2", "10000", "0", "5000", "5000", "5000", "0", "0"]
     assert "reconcile exit 0" in proof
     assert "reconcile counted 6 payment(s) in Stripe; the demo made 6" in proof
     assert out.rstrip().endswith("demo: OK")

@@ -229,6 +229,7 @@ def test_reconcile_reports_each_damage_and_fix_repairs_what_can_be_repaired(
         "10",
         "490.00",
         "49.00",
+        "0.00",
         "441.00",
         "49.00",
         "392.00",

@@ -141,6 +141,7 @@ def test_the_three_formats_carry_rows_and_totals() -> None:
             "payments": 2,
             "counted": "98.00",
             "refunded": "0.00",
+            "disputed": "0.00",
             "posted": "0.00",
             "no_click": "0.00",
             "in_everflow": "0.00",
