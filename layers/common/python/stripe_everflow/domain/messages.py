@@ -111,9 +111,7 @@ class IncomingEvent:
             document["replayed_at"] = self.replayed_at
         if self.replay_id is not None:
             document["replay_id"] = self.replay_id
-        if email_key is None and event_text is None:
-            document["event"] = self.event
-            return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        # the event goes last, as its own text: made once, hashed on the text
         envelope = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
         if event_text is None:
             event_text = json.dumps(self.event, separators=(",", ":"), ensure_ascii=False)
